@@ -1,0 +1,31 @@
+# The two commands the README documents: `make run` and `make test`.
+VENV  := .venv
+PY    := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: run test setup corpus train bench clean
+
+$(STAMP): pyproject.toml scripts/setup.sh
+	bash scripts/setup.sh
+	touch $@
+
+setup: $(STAMP)
+
+run: $(STAMP)
+	$(PY) -m assistant serve
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+corpus: $(STAMP)
+	bash scripts/setup.sh --synth
+	$(PY) -m assistant synth --config configs/corpus.toml
+
+train: $(STAMP)
+	$(PY) -m assistant train --config configs/train.toml
+
+bench: $(STAMP)
+	bash scripts/setup.sh --bench
+
+clean:
+	rm -rf $(VENV) .pytest_cache build *.egg-info

