@@ -1,0 +1,448 @@
+"""Protocol v1: the typed JSON events exchanged over the daemon's WebSocket.
+
+Pure data, no I/O: the transport (`assistant.server.ws`) only moves the JSON
+these classes produce and parse. docs/protocol.md is the reader's version of
+this module, with an example of every message.
+
+Every message is one JSON object (one WebSocket text frame) with
+
+    type  the message kind ("transcript.final", "query", ...)
+    v     the protocol version, PROTOCOL_VERSION
+    ts    server time in Unix seconds (server events; optional from clients)
+
+plus ids: `session` (one WebSocket connection), `source` (one audio input:
+"mic", "file", "remote-c3-1"), `utterance` ("u12" for speech, "q4" for a
+typed query) and `request` (the `id` a client gave its message, echoed back).
+
+Binary WebSocket frames carry raw PCM audio after an `audio.start` message
+and are not described here (see AudioFormat).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+import types
+import typing
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+PROTOCOL_VERSION = 1
+
+# Feedback kinds a client may send about a song.
+FEEDBACK_KINDS: tuple[str, ...] = ("like", "dislike", "skip", "played")
+# PCM encodings accepted for remote audio.
+AUDIO_ENCODINGS: tuple[str, ...] = ("pcm_s16le", "pcm_f32le")
+MIN_AUDIO_RATE_HZ = 8000
+MAX_AUDIO_RATE_HZ = 48000
+MAX_TEXT_CHARS = 1000
+MAX_ID_CHARS = 64
+
+# Error codes carried by `error` events.
+E_BAD_JSON = "bad_json"                  # the text frame is not a JSON object
+E_BAD_MESSAGE = "bad_message"            # a field is missing, of the wrong type or out of range
+E_UNKNOWN_TYPE = "unknown_type"          # `type` names no client message
+E_UNSUPPORTED_VERSION = "unsupported_version"
+E_RATE_LIMITED = "rate_limited"          # too many messages per second; the message was dropped
+E_AUDIO_NOT_STARTED = "audio_not_started"  # binary frame without a preceding audio.start
+E_BAD_AUDIO = "bad_audio"                # binary frame not a whole number of samples, or too large
+E_AUDIO_OVERFLOW = "audio_overflow"      # remote audio arrived faster than it is processed; frames dropped
+E_BAD_STATE = "bad_state"                # e.g. audio.start while a stream is already open
+E_UNAVAILABLE = "unavailable"            # a component (recognizer, recommender) is not loaded
+E_INTERNAL = "internal"                  # a bug; the message says what failed
+
+
+class ProtocolError(Exception):
+    """A message that cannot be accepted; becomes an `error` event with `code`."""
+
+    def __init__(self, code: str, message: str, request: str | None = None):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.request = request
+
+
+def now_s() -> float:
+    """The `ts` of a new event: Unix time in seconds, millisecond resolution."""
+    return round(time.time(), 3)
+
+
+# ---------------------------------------------------------------------------
+# Field checking shared by both directions
+
+
+def _type_ok(value: Any, typ: Any) -> bool:
+    origin = typing.get_origin(typ)
+    if typ is Any:
+        return True
+    if origin in (typing.Union, types.UnionType):
+        return any(_type_ok(value, t) for t in typing.get_args(typ))
+    if typ is type(None):
+        return value is None
+    if typ is bool:
+        return isinstance(value, bool)
+    if typ is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if typ is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if origin is list or typ is list:
+        args = typing.get_args(typ)
+        return isinstance(value, list) and (not args or all(_type_ok(v, args[0]) for v in value))
+    if origin is dict or typ is dict:
+        return isinstance(value, dict)
+    if dataclasses.is_dataclass(typ):
+        return isinstance(value, dict)
+    return isinstance(value, typ)
+
+
+def _type_name(typ: Any) -> str:
+    names = {str: "a string", int: "an integer", float: "a number", bool: "true or false",
+             dict: "an object", list: "a list", type(None): "null"}
+    if typing.get_origin(typ) in (typing.Union, types.UnionType):
+        return " or ".join(_type_name(t) for t in typing.get_args(typ))
+    if typing.get_origin(typ) is list:
+        return "a list"
+    if typing.get_origin(typ) is dict or dataclasses.is_dataclass(typ):
+        return "an object"
+    return names.get(typ, getattr(typ, "__name__", str(typ)))
+
+
+def _build(cls: type, data: dict, where: str) -> Any:
+    """dict -> dataclass `cls`, checking presence and type of every field."""
+    hints = typing.get_type_hints(cls)
+    values: dict[str, Any] = {}
+    request = data.get("id") if isinstance(data.get("id"), str) else None
+    for f in dataclasses.fields(cls):
+        if not f.init:
+            continue
+        if f.name not in data:
+            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                raise ProtocolError(E_BAD_MESSAGE, f"{where}: missing field '{f.name}'", request)
+            continue
+        value = data[f.name]
+        typ = hints[f.name]
+        if not _type_ok(value, typ):
+            raise ProtocolError(E_BAD_MESSAGE, f"{where}: field '{f.name}' must be {_type_name(typ)}, got {json.dumps(value)[:60]}", request)
+        if dataclasses.is_dataclass(typ) and isinstance(value, dict):
+            value = _build(typ, value, f"{where}.{f.name}")
+        if isinstance(value, int) and not isinstance(value, bool) and typ is float:
+            value = float(value)
+        values[f.name] = value
+    return cls(**values)
+
+
+def _as_dict(obj: Any) -> dict:
+    out = {}
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
+        out[f.name] = _as_dict(value) if dataclasses.is_dataclass(value) else value
+    return out
+
+
+# ---------------------------------------------------------------------------
+# Messages: one base class per direction, a registry from `type` to class.
+
+
+@dataclass(frozen=True, kw_only=True)
+class Message:
+    """Base of every message: `type` (class constant), `v` and `ts`."""
+
+    type: ClassVar[str] = ""
+    v: int = PROTOCOL_VERSION
+    ts: float = field(default_factory=now_s)
+
+    def to_dict(self) -> dict:
+        return {"type": self.type, **_as_dict(self)}
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), separators=(",", ":"), ensure_ascii=False)
+
+
+# ----- server -> client ----------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class ServerEvent(Message):
+    """An event the daemon sends. `droppable` events are shed first by slow clients."""
+
+    droppable: ClassVar[bool] = False
+    coalesce: ClassVar[bool] = False  # only the newest queued one matters
+
+
+@dataclass(frozen=True, kw_only=True)
+class Hello(ServerEvent):
+    """First message on every connection: who we are and a snapshot of the latest state."""
+
+    type: ClassVar[str] = "hello"
+    session: str                 # this connection's id
+    server: str                  # "assistant/0.1.0"
+    instance: str                # changes when the daemon restarts
+    config: dict = field(default_factory=dict)     # summary: listen mode, wake phrase, audio rate, ...
+    snapshot: dict = field(default_factory=dict)   # {"status": {...}, "transcript": {...}|null, "intent": {...}|null, "recommendations": {...}|null}
+
+
+@dataclass(frozen=True, kw_only=True)
+class Status(ServerEvent):
+    """Listening state, inputs and component health; sent on every change."""
+
+    type: ClassVar[str] = "status"
+    coalesce: ClassVar[bool] = True
+    listening: bool                         # a microphone or file input is open
+    mode: str                               # "always" or "wake_phrase"
+    input: dict                             # {"kind", "device", "state", "error", "sample_rate_hz"}
+    remote_sources: int = 0                 # open remote audio streams
+    asr: dict = field(default_factory=dict)          # {"ready": bool, "error": str|null}
+    recommender: dict = field(default_factory=dict)  # {"ready": bool, "error": str|null}
+    clients: int = 0
+
+
+@dataclass(frozen=True, kw_only=True)
+class VadStart(ServerEvent):
+    """Speech began on a source; an utterance is open."""
+
+    type: ClassVar[str] = "vad.start"
+    source: str
+    utterance: str
+    speech_start_ms: int    # position in the source's stream (ms since the source opened)
+
+
+@dataclass(frozen=True, kw_only=True)
+class VadEnd(ServerEvent):
+    """The utterance ended. `accepted` is false when it was shorter than the minimum."""
+
+    type: ClassVar[str] = "vad.end"
+    source: str
+    utterance: str
+    speech_end_ms: int      # end of the last voiced frame, in source stream time
+    duration_ms: int        # speech_end_ms - speech_start_ms
+    reason: str             # "silence", "max_length" or "end_of_input"
+    accepted: bool = True
+
+
+@dataclass(frozen=True, kw_only=True)
+class TranscriptPartial(ServerEvent):
+    """The running greedy transcript of an open utterance (at least every 160 ms)."""
+
+    type: ClassVar[str] = "transcript.partial"
+    droppable: ClassVar[bool] = True
+    source: str
+    utterance: str
+    text: str
+    audio_ms: int           # utterance audio decoded so far
+
+
+@dataclass(frozen=True, kw_only=True)
+class TranscriptFinal(ServerEvent):
+    """The final, catalog-biased transcript. `command` is what gets parsed ("" if ignored)."""
+
+    type: ClassVar[str] = "transcript.final"
+    source: str
+    utterance: str
+    text: str
+    command: str            # text without the wake phrase; "" when the utterance is ignored
+    accepted: bool          # false: no wake phrase (wake_phrase mode) or empty text
+    audio_ms: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class IntentEvent(ServerEvent):
+    """The parsed command."""
+
+    type: ClassVar[str] = "intent"
+    utterance: str
+    name: str               # play, recommend, similar, next, ..., none
+    slots: dict = field(default_factory=dict)
+    text: str = ""          # the command text that was parsed
+    source: str | None = None       # audio source, or null for a typed query
+    request: str | None = None      # the query's `id`, when it had one
+    user: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Recommendations(ServerEvent):
+    """Ranked songs for an utterance or query, each with its reasons."""
+
+    type: ClassVar[str] = "recommendations"
+    utterance: str
+    intent: str
+    items: list[dict] = field(default_factory=list)   # {"id","title","artist",...,"score","reasons"}
+    source: str | None = None
+    request: str | None = None
+    user: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class ErrorEvent(ServerEvent):
+    """Something a client sent, or the daemon itself, failed. The connection stays up."""
+
+    type: ClassVar[str] = "error"
+    code: str
+    message: str
+    request: str | None = None      # the offending message's `id`, when known
+    source: str | None = None
+    utterance: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Ack(ServerEvent):
+    """A client message was accepted (feedback, audio.start, audio.end)."""
+
+    type: ClassVar[str] = "ack"
+    of: str                          # the acknowledged message type
+    request: str | None = None
+    source: str | None = None        # audio.start: the id of the new remote source
+
+
+@dataclass(frozen=True, kw_only=True)
+class Pong(ServerEvent):
+    type: ClassVar[str] = "pong"
+    request: str | None = None
+
+
+# ----- client -> server ----------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class ClientMessage(Message):
+    """A message a client sends. `id` is optional and echoed as `request` in replies."""
+
+    id: str | None = None
+
+    def validate(self) -> None:
+        if self.id is not None and not (0 < len(self.id) <= MAX_ID_CHARS):
+            raise ProtocolError(E_BAD_MESSAGE, f"{self.type}: 'id' must be 1 to {MAX_ID_CHARS} characters")
+
+
+def _check_user(msg: ClientMessage, user: str | None) -> None:
+    if user is not None and not (0 < len(user) <= MAX_ID_CHARS):
+        raise ProtocolError(E_BAD_MESSAGE, f"{msg.type}: 'user' must be 1 to {MAX_ID_CHARS} characters", msg.id)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Query(ClientMessage):
+    """A typed command, handled exactly like a spoken one."""
+
+    type: ClassVar[str] = "query"
+    text: str
+    user: str | None = None
+
+    def validate(self) -> None:
+        super().validate()
+        _check_user(self, self.user)
+        if not self.text.strip() or len(self.text) > MAX_TEXT_CHARS:
+            raise ProtocolError(E_BAD_MESSAGE, f"query: 'text' must be 1 to {MAX_TEXT_CHARS} characters", self.id)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Feedback(ClientMessage):
+    """What the listener did with a song."""
+
+    type: ClassVar[str] = "feedback"
+    song_id: str
+    kind: str                # one of FEEDBACK_KINDS
+    user: str | None = None
+
+    def validate(self) -> None:
+        super().validate()
+        _check_user(self, self.user)
+        if self.kind not in FEEDBACK_KINDS:
+            raise ProtocolError(E_BAD_MESSAGE, f"feedback: 'kind' must be one of {', '.join(FEEDBACK_KINDS)}, got {self.kind!r}", self.id)
+        if not (0 < len(self.song_id) <= 256):
+            raise ProtocolError(E_BAD_MESSAGE, "feedback: 'song_id' must be 1 to 256 characters", self.id)
+
+
+@dataclass(frozen=True)
+class AudioFormat:
+    """How the binary frames after `audio.start` are encoded."""
+
+    encoding: str = "pcm_s16le"      # or "pcm_f32le"
+    sample_rate_hz: int = 16000      # 8000 to 48000; resampled to 16 kHz
+    channels: int = 1                # 1 or 2 (averaged to mono)
+
+    @property
+    def bytes_per_frame(self) -> int:
+        """Bytes of one sample frame (all channels)."""
+        return (2 if self.encoding == "pcm_s16le" else 4) * self.channels
+
+
+@dataclass(frozen=True, kw_only=True)
+class AudioStart(ClientMessage):
+    """Open a remote audio stream from this client (one at a time per connection)."""
+
+    type: ClassVar[str] = "audio.start"
+    format: AudioFormat = field(default_factory=AudioFormat)
+    user: str | None = None
+
+    def validate(self) -> None:
+        super().validate()
+        _check_user(self, self.user)
+        f = self.format
+        if f.encoding not in AUDIO_ENCODINGS:
+            raise ProtocolError(E_BAD_MESSAGE, f"audio.start: format.encoding must be one of {', '.join(AUDIO_ENCODINGS)}, got {f.encoding!r}", self.id)
+        if not MIN_AUDIO_RATE_HZ <= f.sample_rate_hz <= MAX_AUDIO_RATE_HZ:
+            raise ProtocolError(E_BAD_MESSAGE, f"audio.start: format.sample_rate_hz must be {MIN_AUDIO_RATE_HZ} to {MAX_AUDIO_RATE_HZ}, got {f.sample_rate_hz}", self.id)
+        if f.channels not in (1, 2):
+            raise ProtocolError(E_BAD_MESSAGE, f"audio.start: format.channels must be 1 or 2, got {f.channels}", self.id)
+
+
+@dataclass(frozen=True, kw_only=True)
+class AudioEnd(ClientMessage):
+    """Close this client's remote audio stream; an open utterance is finished."""
+
+    type: ClassVar[str] = "audio.end"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Ping(ClientMessage):
+    type: ClassVar[str] = "ping"
+
+
+SERVER_EVENTS: dict[str, type[ServerEvent]] = {
+    c.type: c for c in (Hello, Status, VadStart, VadEnd, TranscriptPartial, TranscriptFinal,
+                        IntentEvent, Recommendations, ErrorEvent, Ack, Pong)
+}
+CLIENT_MESSAGES: dict[str, type[ClientMessage]] = {
+    c.type: c for c in (Query, Feedback, AudioStart, AudioEnd, Ping)
+}
+
+
+def _decode(text: str | bytes, registry: dict[str, type]) -> Any:
+    try:
+        data = json.loads(text)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ProtocolError(E_BAD_JSON, f"message is not valid JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise ProtocolError(E_BAD_JSON, f"message must be a JSON object, got {type(data).__name__}")
+    request = data.get("id") if isinstance(data.get("id"), str) else None
+    kind = data.get("type")
+    if not isinstance(kind, str):
+        raise ProtocolError(E_BAD_MESSAGE, "message has no 'type' string", request)
+    v = data.get("v", PROTOCOL_VERSION)
+    if v != PROTOCOL_VERSION:
+        raise ProtocolError(E_UNSUPPORTED_VERSION, f"{kind}: protocol version {v!r} is not supported; this daemon speaks v{PROTOCOL_VERSION}", request)
+    cls = registry.get(kind)
+    if cls is None:
+        raise ProtocolError(E_UNKNOWN_TYPE, f"unknown message type {kind[:40]!r}; expected one of: {', '.join(registry)}", request)
+    fields = {f.name for f in dataclasses.fields(cls)} | {"type"}
+    unknown = sorted(set(data) - fields)
+    if unknown and registry is CLIENT_MESSAGES:
+        raise ProtocolError(E_BAD_MESSAGE, f"{kind}: unknown field '{unknown[0][:40]}'; expected: {', '.join(sorted(fields - {'v', 'ts'}))}", request)
+    known = {k: v for k, v in data.items() if k in fields and k != "type"}
+    return _build(cls, known, kind)
+
+
+def parse_client_message(text: str | bytes) -> ClientMessage:
+    """A client's text frame -> a validated ClientMessage, or ProtocolError."""
+    msg = _decode(text, CLIENT_MESSAGES)
+    msg.validate()
+    return msg
+
+
+def parse_server_event(text: str | bytes) -> ServerEvent:
+    """A daemon's text frame -> its ServerEvent (for clients and tests).
+
+    Unknown fields are ignored, so a v1 client keeps working when later
+    daemons add fields.
+    """
+    return _decode(text, SERVER_EVENTS)
