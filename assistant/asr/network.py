@@ -163,7 +163,7 @@ class StreamingCTC(nn.Module):
 
     def _head(self, h: torch.Tensor) -> torch.Tensor:
         """(B, T'', H) lookahead output -> log-probs (B, T'', classes)."""
-        return F.log_softmax(self.head(self.dropout(F.gelu(self.head_norm(h)))), dim=-1)
+        return F.log_softmax(self.head(self.dropout(F.gelu(self.head_norm(h)))).float(), dim=-1)
 
     def _row_conv(self, h: torch.Tensor) -> torch.Tensor:
         """(B, T + L, H) -> (B, T, H)."""

@@ -1,0 +1,121 @@
+"""Training data in memory: log-mel features and label ids per utterance, batched by duration."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from assistant.asr.features import FeatureExtractor
+from assistant.asr.network import output_lengths
+from assistant.asr.text import TextTransform
+from assistant.audio.io import load_audio
+from assistant.errors import AssistantError
+
+
+def ctc_min_frames(ids: list[int]) -> int:
+    """Output frames CTC needs for a label: one per character plus a blank between repeats."""
+    return len(ids) + sum(1 for a, b in zip(ids, ids[1:]) if a == b)
+
+
+@dataclass
+class Utterance:
+    feats: torch.Tensor  # (T, n_mels) float16, unnormalized log-mel
+    ids: list[int]
+    text: str
+    source: str
+
+
+class FeatureBank:
+    """All utterances of a manifest set, featurized once (cached on disk by the caller)."""
+
+    def __init__(self, utterances: list[Utterance], skipped: list[tuple[str, str]]):
+        self.utterances = utterances
+        self.skipped = skipped
+
+    @classmethod
+    def build(cls, entries, extractor: FeatureExtractor, text: TextTransform, desc: str = "features",
+              max_duration_s: float = 30.0) -> "FeatureBank":
+        """entries: objects with .audio (path), .text (normalized), .source. Unusable ones are skipped with a reason."""
+        utts: list[Utterance] = []
+        skipped: list[tuple[str, str]] = []
+        for e in tqdm(entries, desc=desc, unit="utt", mininterval=2.0):
+            try:
+                audio = load_audio(e.audio)
+                ids = text.text_to_int(e.text)
+            except AssistantError as exc:
+                skipped.append((str(e.audio), str(exc)))
+                continue
+            if len(audio) / 16000 > max_duration_s:
+                skipped.append((str(e.audio), f"longer than {max_duration_s} s"))
+                continue
+            feats = extractor.log_mel(torch.from_numpy(audio))
+            if not ids or int(output_lengths(torch.tensor(feats.shape[0]))) < ctc_min_frames(ids):
+                skipped.append((str(e.audio), "audio too short for its label (CTC infeasible)" if ids else "empty transcript"))
+                continue
+            utts.append(Utterance(feats.to(torch.float16), ids, e.text, getattr(e, "source", "")))
+        return cls(utts, skipped)
+
+    def save(self, path: Path) -> None:
+        torch.save({"utterances": [(u.feats, u.ids, u.text, u.source) for u in self.utterances],
+                    "skipped": self.skipped}, path)
+
+    @classmethod
+    def load(cls, path: Path) -> "FeatureBank":
+        d = torch.load(path, weights_only=True)
+        return cls([Utterance(*u) for u in d["utterances"]], [tuple(s) for s in d["skipped"]])
+
+    def stats(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-bin mean and standard deviation over every frame."""
+        total = torch.zeros(self.utterances[0].feats.shape[1], dtype=torch.float64)
+        sq = torch.zeros_like(total)
+        n = 0
+        for u in self.utterances:
+            f = u.feats.double()
+            total += f.sum(0)
+            sq += f.square().sum(0)
+            n += f.shape[0]
+        mean = total / n
+        std = (sq / n - mean.square()).clamp_min(1e-10).sqrt()
+        return mean.float(), std.float()
+
+    def hours(self) -> float:
+        return sum(u.feats.shape[0] for u in self.utterances) / 100 / 3600
+
+    def batches(self, max_frames: int, seed: int, shuffle: bool = True) -> list[list[int]]:
+        """Indices grouped by similar length, each batch holding at most `max_frames` padded frames."""
+        order = sorted(range(len(self.utterances)), key=lambda i: self.utterances[i].feats.shape[0])
+        batches, cur, cur_max = [], [], 0
+        for i in order:
+            t = self.utterances[i].feats.shape[0]
+            if cur and max(cur_max, t) * (len(cur) + 1) > max_frames:
+                batches.append(cur)
+                cur, cur_max = [], 0
+            cur.append(i)
+            cur_max = max(cur_max, t)
+        if cur:
+            batches.append(cur)
+        if shuffle:
+            random.Random(seed).shuffle(batches)
+        return batches
+
+    def collate(self, idx: list[int], extractor: FeatureExtractor):
+        """-> normalized feats (B, T, n_mels), feat lengths, concatenated targets, target lengths."""
+        utts = [self.utterances[i] for i in idx]
+        lengths = torch.tensor([u.feats.shape[0] for u in utts])
+        feats = torch.zeros(len(utts), int(lengths.max()), utts[0].feats.shape[1])
+        for j, u in enumerate(utts):
+            feats[j, : u.feats.shape[0]] = extractor.normalize(u.feats.float())
+        targets = torch.tensor([i for u in utts for i in u.ids], dtype=torch.long)
+        target_lengths = torch.tensor([len(u.ids) for u in utts])
+        return feats, lengths, targets, target_lengths
+
+
+def set_seed(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)

@@ -1,0 +1,64 @@
+"""Recognizer evaluation on a manifest, through the same streaming path the daemon uses."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from assistant.asr.features import SAMPLE_RATE_HZ
+from assistant.asr.metrics import ErrorRates, cer, wer
+from assistant.asr.recognizer import Recognizer
+from assistant.audio.io import load_audio
+from assistant.errors import AssistantError
+
+
+@dataclass
+class EvalReport:
+    manifest: str
+    decoder: str
+    rates: ErrorRates = field(default_factory=ErrorRates)
+    items: list[dict] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    rtfs: list[float] = field(default_factory=list)
+    final_latency_ms: list[float] = field(default_factory=list)
+
+    def summary(self) -> dict:
+        def pct(values, q):
+            return round(statistics.quantiles(values, n=100)[q - 1], 2) if len(values) >= 2 else (round(values[0], 2) if values else None)
+
+        return {"manifest": self.manifest, "decoder": self.decoder, **self.rates.to_dict(), "skipped": len(self.skipped),
+                "rtf_median": round(statistics.median(self.rtfs), 4) if self.rtfs else None,
+                "final_latency_ms_p50": pct(self.final_latency_ms, 50), "final_latency_ms_p95": pct(self.final_latency_ms, 95)}
+
+
+def evaluate_manifest(recognizer: Recognizer, manifest: str | Path, decoder: str = "beam", chunk_ms: int = 160,
+                      limit: int = 0) -> EvalReport:
+    """Decode every clip in `chunk_ms` pieces; final latency = time from the last chunk to the final text."""
+    from assistant.training.manifest import read_manifest
+
+    entries, skipped = read_manifest(manifest)
+    report = EvalReport(str(manifest), decoder, skipped=[f"line {n}: {r}" for n, r in skipped])
+    step = SAMPLE_RATE_HZ * chunk_ms // 1000
+    for e in entries[: limit or None]:
+        try:
+            audio = load_audio(e.audio)
+        except AssistantError as exc:
+            report.skipped.append(f"{e.audio}: {exc}")
+            continue
+        sess = recognizer.new_session()
+        start = time.perf_counter()
+        for i in range(0, len(audio), step):
+            sess.accept(audio[i:i + step])
+        end_of_audio = time.perf_counter()
+        hyp = sess.finish(beam=decoder == "beam")
+        done = time.perf_counter()
+        duration_s = len(audio) / SAMPLE_RATE_HZ
+        if duration_s > 0:
+            report.rtfs.append((done - start) / duration_s)
+        report.final_latency_ms.append((done - end_of_audio) * 1000)
+        report.rates.add(e.text, hyp)
+        report.items.append({"audio": str(e.audio), "ref": e.text, "hyp": hyp,
+                             "wer": round(wer(e.text, hyp), 4), "cer": round(cer(e.text, hyp), 4)})
+    return report

@@ -1,0 +1,49 @@
+"""Shared fixtures: a tiny randomly initialized recognizer checkpoint, audio writers."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory) -> Path:
+    """A small untrained StreamingCTC checkpoint (weights random, seeded) for plumbing tests."""
+    from assistant.asr.checkpoint import save_checkpoint
+    from assistant.asr.features import FeatureExtractor
+    from assistant.asr.network import ModelConfig, StreamingCTC
+
+    torch.manual_seed(0)
+    model = StreamingCTC(ModelConfig(cnn_channels=4, residual_blocks=1, rnn_input_dim=32, rnn_hidden=32, rnn_layers=1, lookahead_frames=2))
+    path = tmp_path_factory.mktemp("ckpt") / "tiny.pt"
+    save_checkpoint(path, model.eval(), FeatureExtractor.create(), lm_texts=["play hello by adele", "skip this song"],
+                    training={"note": "test fixture"})
+    return path
+
+
+def write_wav(path: Path, audio: np.ndarray, rate: int = 16000) -> Path:
+    sf.write(str(path), audio, rate, subtype="PCM_16")
+    return path
+
+
+def espeak(text: str, path: Path, voice: str = "en-us") -> Path:
+    """Synthesize `text` with espeak-ng; skips the test when espeak-ng is missing."""
+    if shutil.which("espeak-ng") is None:
+        pytest.skip("espeak-ng is not installed (scripts/setup.sh installs it)")
+    subprocess.run(["espeak-ng", "-v", voice, "-w", str(path), text], check=True, capture_output=True)
+    return path
+
+
+def shared_data(*parts: str) -> Path:
+    p = SHARED_DATA.joinpath(*parts)
+    if not p.exists():
+        pytest.skip(f"{p} is not available (the shared data folder is not beside this checkout)")
+    return p

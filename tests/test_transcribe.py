@@ -1,0 +1,98 @@
+"""`assistant transcribe`: the streaming path on files, and every bad-input case of issue 2."""
+
+import json
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from assistant.asr.recognizer import Recognizer
+from assistant.cli import main
+from assistant.config import AsrConfig
+from tests.conftest import write_wav
+
+
+def run_cli(capsys, *argv):
+    code = main(list(argv))
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def lines(out):
+    return [json.loads(l) for l in out.splitlines() if l.strip()]
+
+
+def test_no_checkpoint_is_a_clear_message(tmp_path, capsys):
+    wav = write_wav(tmp_path / "a.wav", np.zeros(16000, np.float32))
+    code, _, err = run_cli(capsys, "transcribe", str(wav), "--model", str(tmp_path / "missing.pt"))
+    assert code == 2
+    assert err.strip().startswith("error: recognizer checkpoint") and "not found" in err
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("name, audio, rate", [
+    ("empty", np.zeros(0, np.float32), 16000),
+    ("silence", np.zeros(16000 * 2, np.float32), 16000),
+    ("short", np.random.default_rng(0).normal(scale=0.1, size=1600).astype(np.float32), 16000),
+    ("stereo44k", np.random.default_rng(1).normal(scale=0.1, size=(44100, 2)).astype(np.float32), 44100),
+    ("eightk", np.random.default_rng(2).normal(scale=0.1, size=8000).astype(np.float32), 8000),
+])
+def test_defined_result_for_odd_audio(tmp_path, capsys, tiny_checkpoint, name, audio, rate):
+    path = tmp_path / f"{name}.wav"
+    sf.write(str(path), audio, rate, subtype="PCM_16")
+    code, out, err = run_cli(capsys, "transcribe", str(path), "--model", str(tiny_checkpoint), "--json", "--no-bias")
+    assert code == 0, err
+    (row,) = lines(out)
+    assert row["path"] == str(path)
+    assert isinstance(row["text"], str)
+    assert row["duration_s"] == pytest.approx(len(audio) / rate, abs=1e-3)
+    if name == "empty":
+        assert row["text"] == "" and row["rtf"] == 0
+
+
+def test_corrupt_and_missing_files_are_one_line_errors(tmp_path, capsys, tiny_checkpoint):
+    corrupt = tmp_path / "corrupt.wav"
+    corrupt.write_bytes(b"RIFF\x00\x00garbage" * 10)
+    good = write_wav(tmp_path / "good.wav", np.zeros(8000, np.float32))
+    code, out, err = run_cli(capsys, "transcribe", str(corrupt), str(tmp_path / "absent.flac"), str(good),
+                             "--model", str(tiny_checkpoint), "--json", "--no-bias")
+    assert code == 1  # some files failed, the good one was still transcribed
+    rows = lines(out)
+    assert "could not be read" in rows[0]["error"]
+    assert "not found" in rows[1]["error"]
+    assert rows[2]["path"] == str(good) and "text" in rows[2]
+    assert "Traceback" not in err
+
+
+def test_ten_minute_file(tmp_path, tiny_checkpoint):
+    audio = np.random.default_rng(3).normal(scale=0.05, size=16000 * 600).astype(np.float32)
+    rec = Recognizer.load(AsrConfig(model_path=str(tiny_checkpoint)))
+    sess = rec.new_session()
+    for i in range(0, len(audio), 16000 * 10):
+        sess.accept(audio[i:i + 16000 * 10])
+    text = sess.finish(beam=False)
+    assert sum(lp.shape[0] for lp in sess.log_probs) == 29999  # ceil(59998 frames / 2)
+    assert isinstance(text, str)
+
+
+def test_file_transcription_equals_any_chunking(tmp_path, tiny_checkpoint):
+    audio = np.random.default_rng(4).normal(scale=0.2, size=16000 * 3).astype(np.float32)
+    rec = Recognizer.load(AsrConfig(model_path=str(tiny_checkpoint)))
+    results = []
+    for chunk_ms in (20, 160, 1000, 3000):
+        sess = rec.new_session()
+        step = 16 * chunk_ms
+        for i in range(0, len(audio), step):
+            sess.accept(audio[i:i + step])
+        sess.finish(beam=False)
+        results.append(np.concatenate(sess.log_probs))
+    for r in results[1:]:
+        assert r.shape == results[0].shape
+        assert np.abs(r - results[0]).max() <= 1e-4
+
+
+def test_int8_quantized_recognizer_runs(tmp_path, tiny_checkpoint):
+    rec = Recognizer.load(AsrConfig(model_path=str(tiny_checkpoint), quantize_int8=True))
+    sess = rec.new_session()
+    sess.accept(np.random.default_rng(5).normal(scale=0.1, size=16000).astype(np.float32))
+    assert isinstance(sess.finish(), str)
