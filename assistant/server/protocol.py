@@ -253,6 +253,7 @@ class IntentEvent(ServerEvent):
     utterance: str
     name: str               # play, recommend, similar, next, ..., none
     slots: dict = field(default_factory=dict)
+    confidence: float | None = None  # 0..1, the parser's confidence
     text: str = ""          # the command text that was parsed
     source: str | None = None       # audio source, or null for a typed query
     request: str | None = None      # the query's `id`, when it had one

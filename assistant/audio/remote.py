@@ -1,0 +1,71 @@
+"""Remote audio: PCM sent by a WebSocket client (a satellite, a browser) after `audio.start`."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Callable
+
+import numpy as np
+
+from assistant.audio.blocks import BlockQueue, StreamResampler
+from assistant.server.protocol import E_BAD_AUDIO, AudioFormat, ProtocolError
+from assistant.server.ratelimit import TokenBucket
+
+# Remote audio is meant to arrive in real time. A client may run ahead by BURST_S
+# and sustain MAX_SPEED x real time; beyond that its audio is dropped (and it is
+# told), so one fast sender cannot build a backlog in front of everyone's recognizer.
+MAX_SPEED = 1.5
+BURST_S = 3.0
+
+_DTYPES = {"pcm_s16le": ("<i2", 1.0 / 32768.0), "pcm_f32le": ("<f4", 1.0)}
+
+
+def decode_pcm(data: bytes, fmt: AudioFormat) -> np.ndarray:
+    """Raw PCM bytes in `fmt` -> float32 mono at fmt.sample_rate_hz. ProtocolError if not whole sample frames."""
+    if len(data) % fmt.bytes_per_frame:
+        raise ProtocolError(E_BAD_AUDIO, f"binary frame of {len(data)} bytes is not a whole number of "
+                            f"{fmt.bytes_per_frame}-byte {fmt.encoding} sample frames ({fmt.channels} channel(s))")
+    dtype, scale = _DTYPES[fmt.encoding]
+    x = np.frombuffer(data, dtype=dtype).astype(np.float32) * scale
+    if fmt.channels > 1:
+        x = x.reshape(-1, fmt.channels).mean(axis=1)
+    if fmt.encoding == "pcm_f32le" and not np.all(np.isfinite(x)):
+        raise ProtocolError(E_BAD_AUDIO, "binary frame holds NaN or infinite float samples")
+    return np.clip(x, -1.0, 1.0) if fmt.encoding == "pcm_f32le" else x
+
+
+class RemoteSource:
+    """One client's audio stream. `push` is called by the transport on the event loop."""
+
+    kind = "remote"
+
+    def __init__(self, source_id: str, fmt: AudioFormat, max_blocks: int, on_drop: Callable[[], None] | None = None):
+        self.source_id = source_id
+        self.format = fmt
+        self.queue = BlockQueue(max_blocks, on_drop)
+        self.resample = StreamResampler(fmt.sample_rate_hz)
+        self._budget = TokenBucket(MAX_SPEED, BURST_S, now_s=time.monotonic())  # tokens are seconds of audio
+
+    def push(self, data: bytes, now_s: float | None = None) -> int:
+        """Decode and queue one binary frame; returns the number of blocks dropped (0 or 1)."""
+        if self.queue.closed:
+            return 0
+        pcm = decode_pcm(data, self.format)
+        if not self._budget.allow(time.monotonic() if now_s is None else now_s, cost=len(pcm) / self.format.sample_rate_hz):
+            self.queue.drop()
+            return 1
+        block = self.resample(pcm)
+        if len(block) == 0:
+            return 0
+        return 0 if self.queue.put(block) else 1
+
+    def end(self) -> None:
+        if not self.queue.closed:
+            tail = self.resample(np.zeros(0, dtype=np.float32), last=True)
+            if len(tail):
+                self.queue.put(tail)
+            self.queue.close()
+
+    def blocks(self) -> AsyncIterator[np.ndarray]:
+        return aiter(self.queue)
+

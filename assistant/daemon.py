@@ -1,0 +1,320 @@
+"""The daemon: wiring and lifecycle only.
+
+    Daemon(config, options).run()
+      1. listen (HTTP + WebSocket on one port; refuses off-loopback without a token)
+      2. load the recognizer on the "asr" worker and the music service on the
+         "music" worker, in parallel; bias the recognizer towards the catalog
+      3. start the local input (microphone, file, or none); remote inputs come
+         and go with WebSocket clients
+      4. sd_notify READY, then WATCHDOG while the workers answer
+      5. on SIGTERM/SIGINT: STOPPING, stop inputs, close clients with 1001,
+         let in-flight work finish, close the music service (preferences)
+
+A component that fails to load leaves the daemon serving with the reason in
+`status` (and `unavailable` errors), rather than exiting in a restart loop.
+Everything specific to the recommender's API is in `MusicAdapter`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from assistant import __version__
+from assistant.asr.features import SAMPLE_RATE_HZ
+from assistant.audio.blocks import InputState
+from assistant.audio.capture import Microphone
+from assistant.audio.file_source import FileSource
+from assistant.audio.remote import RemoteSource
+from assistant.config import Config
+from assistant.errors import AssistantError
+from assistant.server import protocol as p
+from assistant.server import systemd
+from assistant.server.commands import CommandResult, CommandRunner, MusicService, Origin
+from assistant.server.hub import Hub
+from assistant.server.listening import ListenPolicy
+from assistant.server.metrics import DaemonMetrics
+from assistant.server.pipeline import PipelineContext, SourcePipeline
+from assistant.server.security import check_bind
+from assistant.server.workers import Worker
+from assistant.server.ws import WsServer
+
+log = logging.getLogger(__name__)
+
+DRAIN_TIMEOUT_S = 5.0  # at shutdown, how long in-flight utterances may take to finish
+
+
+@dataclass(frozen=True)
+class DaemonOptions:
+    input: str = "mic"              # "mic", "none", or an audio file path
+    realtime: bool = True           # play a file input at real-time speed
+    wait_for_client: bool = False   # hold a file input until the first WebSocket client has connected
+    exit_after_input: bool = False  # stop once a file input is played and its commands answered
+
+
+class MusicAdapter:
+    """The one place that knows the intent parser's and recommender's API."""
+
+    def __init__(self, service: object):
+        self.service = service
+
+    @classmethod
+    def load(cls, config: Config) -> "MusicAdapter":
+        raise AssistantError("the recommender is not installed yet (assistant.recommend)")
+
+    def bias_phrases(self) -> list[str]:
+        return []
+
+    def handle(self, text: str, user: str, now_playing: str | None) -> CommandResult:
+        raise AssistantError("the recommender is not installed yet")
+
+    def feedback(self, user: str, song_id: str, kind: str) -> None:
+        raise AssistantError("the recommender is not installed yet")
+
+    def close(self) -> None:
+        pass
+
+
+def load_recognizer(config: Config):
+    from assistant.asr.recognizer import Recognizer  # torch is imported here, on the asr worker
+
+    return Recognizer.load(config.asr)
+
+
+class Daemon:
+    def __init__(self, config: Config, options: DaemonOptions = DaemonOptions(),
+                 recognizer_factory: Callable[[Config], object] = load_recognizer,
+                 music_factory: Callable[[Config], MusicService] = MusicAdapter.load):
+        self.config = config
+        self.options = options
+        self.recognizer_factory = recognizer_factory
+        self.music_factory = music_factory
+        self.metrics = DaemonMetrics()
+        self.hub = Hub(config.server.client_queue_events, self.metrics)
+        self.asr = Worker("asr")
+        self.music_worker = Worker("music")
+        self.commands = CommandRunner(self.hub, self.music_worker, self.metrics)
+        self._utterance_ids = itertools.count(1)
+        self._query_ids = itertools.count(1)
+        self.ctx = PipelineContext(
+            hub=self.hub, asr=self.asr, recognizer=None, asr_unavailable="the speech recognizer is still loading",
+            chunk_ms=config.asr.chunk_ms, vad=config.vad, policy=ListenPolicy(config.listen),
+            commands=self.commands, metrics=self.metrics, next_utterance_id=lambda: f"u{next(self._utterance_ids)}")
+        self.server = WsServer(config.server, self.hub, self, self.metrics, self.health)
+        self.local_source = self._make_local_source()
+        self.input_state = self._initial_input_state()
+        self.asr_state = {"ready": False, "error": None}
+        self.music_state = {"ready": False, "error": None}
+        self.remote: dict[str, tuple[RemoteSource, asyncio.Task]] = {}
+        self._remote_counts: dict[str, int] = {}
+        self._first_client = asyncio.Event()
+        self._stop = asyncio.Event()
+        self.ready = asyncio.Event()  # set when loading is over and inputs run (READY=1)
+        self._last_status: dict | None = None
+        self._started_s = time.monotonic()
+        self._register_gauges()
+
+    # -- construction helpers --------------------------------------------
+
+    def _make_local_source(self):
+        spec = self.options.input
+        if spec == "none":
+            return None
+        if spec == "mic":
+            return Microphone(self.config.audio, self._set_input_state, lambda: self.metrics.dropped_frames.inc(1, "microphone"))
+        source = FileSource(spec, self.config.audio.block_ms, self.options.realtime,
+                            start=self._first_client if self.options.wait_for_client else None)
+        source.load()  # a missing or unreadable file is an error now, not later
+        return source
+
+    def _initial_input_state(self) -> InputState:
+        if self.local_source is None:
+            return InputState("none", "", "off")
+        if isinstance(self.local_source, FileSource):
+            return InputState("file", str(Path(self.options.input)), "opening", sample_rate_hz=SAMPLE_RATE_HZ)
+        return self.local_source.state
+
+    def _register_gauges(self) -> None:
+        m = self.metrics
+        m.gauge("assistant_clients", "Connected WebSocket clients.", lambda: len(self.hub.clients))
+        m.gauge("assistant_remote_sources", "Open remote audio streams.", lambda: len(self.remote))
+        m.gauge("assistant_queue_depth", "Items waiting, by queue.", lambda: {
+            ("asr_worker",): self.asr.pending, ("music_worker",): self.music_worker.pending,
+            ("microphone",): len(self.local_source.queue) if isinstance(self.local_source, Microphone) and self.local_source.queue else 0,
+            ("remote_max",): max((len(s.queue) for s, _ in self.remote.values()), default=0),
+            ("client_max",): self.hub.max_queue_depth()}, ["queue"])
+        m.gauge("assistant_up_seconds", "Seconds since the daemon started.", lambda: round(time.monotonic() - self._started_s, 1))
+
+    # -- status ------------------------------------------------------------
+
+    def _set_input_state(self, state: InputState) -> None:
+        self.input_state = state
+        self.publish_status()
+
+    def status(self) -> p.Status:
+        return p.Status(listening=self.input_state.state == "open", mode=self.config.listen.mode,
+                        input=self.input_state.to_dict(), remote_sources=len(self.remote),
+                        asr=dict(self.asr_state), recommender=dict(self.music_state), clients=len(self.hub.clients))
+
+    def publish_status(self) -> None:
+        event = self.status()
+        body = {k: v for k, v in event.to_dict().items() if k != "ts"}
+        if body != self._last_status:
+            self._last_status = body
+            self.hub.publish(event)
+
+    def health(self) -> dict:
+        return {"status": "ok", "version": __version__, "listening": self.input_state.state == "open",
+                "input": self.input_state.state, "asr": self.asr_state["ready"], "recommender": self.music_state["ready"],
+                "clients": len(self.hub.clients), "uptime_s": round(time.monotonic() - self._started_s, 1)}
+
+    # -- Backend (what the WebSocket transport calls) ------------------------
+
+    def hello_config(self) -> dict:
+        c = self.config
+        return {"mode": c.listen.mode, "wake_phrase": c.listen.wake_phrase, "sample_rate_hz": SAMPLE_RATE_HZ,
+                "chunk_ms": c.asr.chunk_ms, "hangover_ms": c.vad.hangover_ms, "max_message_bytes": c.server.max_message_bytes,
+                "audio_encodings": list(p.AUDIO_ENCODINGS), "feedback_kinds": list(p.FEEDBACK_KINDS),
+                "default_user": c.preferences.default_user}
+
+    def clients_changed(self, count: int) -> None:
+        if count:
+            self._first_client.set()
+        self.publish_status()
+
+    async def query(self, msg: p.Query, session: str) -> None:
+        self.metrics.queries.inc()
+        origin = Origin(utterance=f"q{next(self._query_ids)}", user=msg.user or self.config.preferences.default_user,
+                        request=msg.id, t0=time.monotonic(), reply=lambda e: self.hub.send(session, e))
+        await self.commands.run(msg.text, origin)
+
+    async def feedback(self, msg: p.Feedback, session: str) -> None:
+        try:
+            await self.commands.feedback(msg.user or self.config.preferences.default_user, msg.song_id, msg.kind)
+        except p.ProtocolError as exc:
+            exc.request = msg.id
+            raise
+
+    def open_remote(self, msg: p.AudioStart, session: str) -> RemoteSource:
+        n = self._remote_counts[session] = self._remote_counts.get(session, 0) + 1
+        source = RemoteSource(f"remote-{session}-{n}", msg.format, self.config.audio.queue_blocks,
+                              lambda: self.metrics.dropped_frames.inc(1, "remote"))
+        user = msg.user or self.config.preferences.default_user
+        task = asyncio.create_task(self._run_remote(source, user), name=source.source_id)
+        self.remote[source.source_id] = (source, task)
+        self.publish_status()
+        return source
+
+    async def _run_remote(self, source: RemoteSource, user: str) -> None:
+        try:
+            await SourcePipeline(self.ctx, source, user).run()
+        except Exception:  # noqa: BLE001
+            log.exception("remote source %s failed", source.source_id)
+        finally:
+            self.remote.pop(source.source_id, None)
+            self.publish_status()
+
+    # -- lifecycle -----------------------------------------------------------
+
+    async def _load(self) -> None:
+        async def recognizer() -> None:
+            try:
+                self.ctx.recognizer = await self.asr.call(self.recognizer_factory, self.config)
+                self.asr_state = {"ready": True, "error": None}
+            except AssistantError as exc:
+                self.ctx.asr_unavailable = str(exc)
+                self.asr_state = {"ready": False, "error": str(exc)}
+                log.error("speech recognizer unavailable: %s", exc)
+
+        async def music() -> None:
+            try:
+                self.commands.music = await self.music_worker.call(self.music_factory, self.config)
+                self.music_state = {"ready": True, "error": None}
+            except AssistantError as exc:
+                self.commands.unavailable = str(exc)
+                self.music_state = {"ready": False, "error": str(exc)}
+                log.error("recommender unavailable: %s", exc)
+
+        await asyncio.gather(recognizer(), music())
+        rec, music_service = self.ctx.recognizer, self.commands.music
+        if rec is not None and music_service is not None:
+            phrases = await self.music_worker.call(music_service.bias_phrases)
+            await self.asr.call(rec.set_bias, phrases)
+            log.info("recognizer biased towards %d catalog names", len(phrases))
+        self.publish_status()
+
+    async def _run_local(self) -> None:
+        source = self.local_source
+        if source is None:
+            return
+        if isinstance(source, FileSource):
+            self._set_input_state(InputState("file", source.path, "open", sample_rate_hz=SAMPLE_RATE_HZ))
+        await SourcePipeline(self.ctx, source, self.config.preferences.default_user).run()
+        if isinstance(source, FileSource):
+            self._set_input_state(InputState("file", source.path, "finished", sample_rate_hz=SAMPLE_RATE_HZ))
+            if self.options.exit_after_input:
+                self._stop.set()
+
+    async def _watchdog(self, interval_s: float, ready: asyncio.Event) -> None:
+        while True:
+            await asyncio.sleep(interval_s)
+            if not ready.is_set() or (await self.asr.responsive(interval_s) and await self.music_worker.responsive(interval_s)):
+                systemd.notify("WATCHDOG=1")
+            else:
+                log.error("a worker did not answer within %.1f s; withholding the watchdog ping", interval_s)
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    async def run(self) -> int:
+        check_bind(self.config.server)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(sig, self.stop)
+        interval = systemd.watchdog_interval_s()
+        watchdog = asyncio.create_task(self._watchdog(interval, self.ready)) if interval else None
+        await self.server.start()
+        log.info("listening on http://%s:%d/ (WebSocket /ws)", self.config.server.host, self.server.port)
+        systemd.notify("STATUS=loading the recognizer and the catalog")
+        local: asyncio.Task | None = None
+        try:
+            self.publish_status()
+            loader = asyncio.create_task(self._load())
+            stopper = asyncio.create_task(self._stop.wait())
+            await asyncio.wait({loader, stopper}, return_when=asyncio.FIRST_COMPLETED)
+            if not self._stop.is_set():
+                local = asyncio.create_task(self._run_local(), name="local-input")
+                self.ready.set()
+                systemd.notify(f"READY=1\nSTATUS=serving on {self.config.server.host}:{self.server.port}, input {self.options.input}")
+                await self._stop.wait()
+            loader.cancel()
+            stopper.cancel()
+        finally:
+            log.info("stopping")
+            systemd.notify("STOPPING=1")
+            if watchdog:
+                watchdog.cancel()
+            await self._shutdown(local)
+        return 0
+
+    async def _shutdown(self, local: asyncio.Task | None) -> None:
+        if local is not None:
+            local.cancel()
+        await self.server.close()  # clients get 1001; their remote streams end
+        tasks = [t for _, t in self.remote.values()] + ([local] if local else [])
+        if tasks:
+            await asyncio.wait(tasks, timeout=DRAIN_TIMEOUT_S)
+        for _, t in list(self.remote.values()):
+            t.cancel()
+        if self.commands.music is not None:
+            await self.music_worker.call(self.commands.music.close)  # on its own thread (SQLite)
+        await asyncio.to_thread(self.asr.shutdown)
+        await asyncio.to_thread(self.music_worker.shutdown)

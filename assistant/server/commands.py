@@ -1,0 +1,99 @@
+"""Command text -> intent and recommendations events, the same for speech and typed queries.
+
+The music side (intent parser, recommender, preference store) is reached
+through the `MusicService` protocol, run on the "music" worker thread; the
+daemon provides the adapter to the real implementation.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from assistant.errors import AssistantError
+from assistant.server import protocol as p
+from assistant.server.hub import Hub
+from assistant.server.metrics import DaemonMetrics
+from assistant.server.workers import Worker
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    intent: str                    # protocol intent name; "none" when nothing was understood
+    slots: dict = field(default_factory=dict)
+    confidence: float | None = None
+    items: list[dict] | None = None  # None: not a request for songs (player control, none)
+
+
+class MusicService(Protocol):
+    """Runs on the music worker thread only."""
+
+    def handle(self, text: str, user: str, now_playing: str | None) -> CommandResult: ...
+
+    def feedback(self, user: str, song_id: str, kind: str) -> None: ...
+
+    def bias_phrases(self) -> list[str]:
+        """Catalog names (titles, artists, genres) the recognizer should favour."""
+
+    def close(self) -> None: ...
+
+
+@dataclass
+class Origin:
+    """Where a command came from, for the ids on its events and its latency metric."""
+
+    utterance: str
+    user: str
+    source: str | None = None     # audio source; None for a typed query
+    request: str | None = None    # the query's id
+    t0: float = 0.0               # monotonic time latency is measured from (end of speech / query arrival)
+    reply: Callable[[p.ServerEvent], None] | None = None  # errors go only to the asking client when set
+
+
+class CommandRunner:
+    def __init__(self, hub: Hub, worker: Worker, metrics: DaemonMetrics):
+        self.hub = hub
+        self.worker = worker
+        self.metrics = metrics
+        self.music: MusicService | None = None
+        self.unavailable = "the recommender is still loading"
+        self.now_playing: dict[str, str] = {}  # user -> song id of the latest `played` feedback
+
+    async def run(self, text: str, origin: Origin) -> None:
+        if self.music is None:
+            self._error(p.E_UNAVAILABLE, f"cannot handle {text!r}: {self.unavailable}", origin)
+            return
+        try:
+            result = await self.worker.call(self.music.handle, text, origin.user, self.now_playing.get(origin.user))
+        except AssistantError as exc:
+            self._error(p.E_BAD_MESSAGE, str(exc), origin)
+            return
+        except Exception as exc:  # noqa: BLE001 - a bug in the music side must not take the daemon down
+            log.exception("handling %r failed", text)
+            self._error(p.E_INTERNAL, f"handling {text!r} failed: {type(exc).__name__}: {exc}", origin)
+            return
+        self.hub.publish(p.IntentEvent(utterance=origin.utterance, name=result.intent, slots=result.slots,
+                                       confidence=result.confidence, text=text,
+                                       source=origin.source, request=origin.request, user=origin.user))
+        if result.items is not None and result.intent != "none":
+            self.hub.publish(p.Recommendations(utterance=origin.utterance, intent=result.intent, items=result.items,
+                                               source=origin.source, request=origin.request, user=origin.user))
+            hist = self.metrics.recs_latency if origin.source is not None else self.metrics.query_latency
+            hist.observe(time.monotonic() - origin.t0)
+
+    async def feedback(self, user: str, song_id: str, kind: str) -> None:
+        if self.music is None:
+            raise p.ProtocolError(p.E_UNAVAILABLE, f"feedback not recorded: {self.unavailable}")
+        await self.worker.call(self.music.feedback, user, song_id, kind)
+        self.metrics.feedback.inc(1, kind)
+        if kind == "played":
+            self.now_playing[user] = song_id
+
+    def _error(self, code: str, message: str, origin: Origin) -> None:
+        event = p.ErrorEvent(code=code, message=message, request=origin.request, source=origin.source, utterance=origin.utterance)
+        (origin.reply or self.hub.publish)(event)

@@ -1,0 +1,114 @@
+"""Plain HTTP on the WebSocket port, through websockets' `process_request` hook.
+
+    /ws         WebSocket upgrade (token, Origin and Host checked here first)
+    /healthz    200 + JSON component state
+    /metrics    Prometheus text (token required when one is configured)
+    /           the web UI (static/index.html) when present, else a short notice
+    /static/... other files of the web UI, confined to the static folder
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import mimetypes
+from collections.abc import Callable
+from http import HTTPStatus
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+from websockets.datastructures import Headers
+from websockets.http11 import Request, Response
+
+from assistant.server.metrics import DaemonMetrics
+from assistant.server.security import AccessPolicy
+
+WS_PATH = "/ws"
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+MAX_STATIC_BYTES = 20 * 1024 * 1024
+
+NO_UI_PAGE = """<!doctype html><meta charset="utf-8"><title>assistant</title>
+<p>The assistant daemon is running. Its WebSocket is at <code>/ws</code>
+(protocol: docs/protocol.md); health at <a href="/healthz">/healthz</a>,
+metrics at <a href="/metrics">/metrics</a>. The web player is not installed.</p>
+"""
+
+
+def response(status: int, body: bytes | str, content_type: str = "text/plain; charset=utf-8",
+             extra: list[tuple[str, str]] | None = None) -> Response:
+    data = body.encode() if isinstance(body, str) else body
+    headers = Headers([
+        ("Date", email.utils.formatdate(usegmt=True)),
+        ("Content-Length", str(len(data))),
+        ("Content-Type", content_type),
+        ("Cache-Control", "no-store"),
+        ("X-Content-Type-Options", "nosniff"),
+        *(extra or []),
+    ])
+    s = HTTPStatus(status)
+    return Response(s.value, s.phrase, headers, data)
+
+
+class HttpRoutes:
+    """`process_request` for websockets' serve(): answers HTTP, or lets a valid /ws upgrade through."""
+
+    def __init__(self, policy: AccessPolicy, metrics: DaemonMetrics, health: Callable[[], dict],
+                 static_dir: Path = STATIC_DIR):
+        self.policy = policy
+        self.metrics = metrics
+        self.health = health
+        self.static_dir = static_dir
+
+    def __call__(self, connection: object, request: Request) -> Response | None:
+        resp = self.route(request)
+        if resp is not None and resp.status_code >= 400:
+            self.metrics.http_refused.inc(1, str(resp.status_code))
+        return resp
+
+    def route(self, request: Request) -> Response | None:
+        headers = request.headers
+        if not self.policy.host_ok(headers.get("Host")):
+            return response(403, "forbidden: Host must be a loopback name on a loopback-bound daemon\n")
+        path = urlsplit(request.path).path
+        if path == WS_PATH:
+            if not self.policy.origin_ok(headers.get("Origin"), headers.get("Host")):
+                return response(403, "forbidden: this Origin is not allowed; add it to [server] allowed_origins\n")
+            if not self.policy.token_ok(request.path, headers.get("Authorization")):
+                return response(401, "unauthorized: a valid token is required (?token=... or Authorization: Bearer ...)\n")
+            if "websocket" not in headers.get("Upgrade", "").lower():
+                return response(426, "this is the WebSocket endpoint; connect with a WebSocket client\n", extra=[("Upgrade", "websocket")])
+            return None  # proceed with the WebSocket handshake
+        if request.method != "GET":
+            return response(405, "method not allowed\n", extra=[("Allow", "GET")])
+        if path == "/healthz":
+            return response(200, json.dumps(self.health()) + "\n", "application/json")
+        if path == "/metrics":
+            if not self.policy.token_ok(request.path, headers.get("Authorization")):
+                return response(401, "unauthorized: a valid token is required\n")
+            return response(200, self.metrics.render(), "text/plain; version=0.0.4; charset=utf-8")
+        if path in ("/", "/index.html"):
+            index = self.static_dir / "index.html"
+            if index.is_file():
+                return self._file(index)
+            return response(200, NO_UI_PAGE, "text/html; charset=utf-8")
+        if path.startswith("/static/"):
+            return self._static(unquote(path[len("/static/"):]))
+        return response(404, "not found\n")
+
+    def _static(self, rel: str) -> Response:
+        root = self.static_dir.resolve()
+        try:
+            target = (root / rel).resolve()
+        except (OSError, ValueError):
+            return response(404, "not found\n")
+        if root not in target.parents or not target.is_file():
+            return response(404, "not found\n")
+        return self._file(target)
+
+    def _file(self, path: Path) -> Response:
+        if path.stat().st_size > MAX_STATIC_BYTES:
+            return response(404, "not found\n")
+        kind = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+        if kind.startswith("text/") or kind in ("application/javascript", "application/json"):
+            kind += "; charset=utf-8"
+        return response(200, path.read_bytes(), kind)
