@@ -77,12 +77,14 @@ class ListenConfig:
 
     mode: str = "always"  # "always" or "wake_phrase"
     wake_phrase: str = "hey music"
-    wake_min_score: float = 75.0  # rapidfuzz partial ratio 0..100 on the recognized text
+    wake_min_score: float = 75.0  # rapidfuzz ratio 0..100 of the phrase against the transcript's first words
+    follow_up_s: float = 8.0  # after the wake phrase alone, the same source's next utterance within this is the command
 
     def validate(self, s: str) -> None:
         _check(self.mode in ("always", "wake_phrase"), f"[{s}] mode", "'always' or 'wake_phrase'", self.mode)
         _check(bool(self.wake_phrase.strip()), f"[{s}] wake_phrase", "a non-empty phrase", self.wake_phrase)
         _check(0 <= self.wake_min_score <= 100, f"[{s}] wake_min_score", "0 to 100", self.wake_min_score)
+        _check(0 <= self.follow_up_s <= 60, f"[{s}] follow_up_s", "0 to 60", self.follow_up_s)
 
 
 @dataclass(frozen=True)
