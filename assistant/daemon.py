@@ -60,26 +60,42 @@ class DaemonOptions:
 
 
 class MusicAdapter:
-    """The one place that knows the intent parser's and recommender's API."""
+    """The one place that knows the intent parser's and recommender's API (assistant.recommend.service)."""
 
-    def __init__(self, service: object):
+    FEEDBACK_EVENTS = {"like": "liked", "dislike": "disliked", "skip": "skipped", "played": "played"}
+
+    def __init__(self, service):
         self.service = service
 
     @classmethod
     def load(cls, config: Config) -> "MusicAdapter":
-        raise AssistantError("the recommender is not installed yet (assistant.recommend)")
+        from assistant.recommend.service import RecommendService  # the embedding model loads here
+
+        return cls(RecommendService(config))
 
     def bias_phrases(self) -> list[str]:
-        return []
+        names: set[str] = set()
+        for song in self.service.catalog.songs:
+            names.update((song.title, *song.artists, *song.genres))
+        return sorted(n for n in names if n)
 
     def handle(self, text: str, user: str, now_playing: str | None) -> CommandResult:
-        raise AssistantError("the recommender is not installed yet")
+        intent, rec = self.service.handle_text(text, user=user, now_playing=now_playing)
+        items = None if rec is None else [self._item(r) for r in rec.items]
+        return CommandResult(intent.intent, dict(intent.slots), round(float(intent.confidence), 3), items)
+
+    @staticmethod
+    def _item(ranked) -> dict:
+        song = ranked.song
+        return {"id": song.id, "title": song.title, "artist": song.artist, "album": song.album or None,
+                "year": song.year, "genres": list(song.genres), "score": round(float(ranked.score), 4),
+                "reasons": list(ranked.reasons), "playable": bool(song.source), "media_url": None}
 
     def feedback(self, user: str, song_id: str, kind: str) -> None:
-        raise AssistantError("the recommender is not installed yet")
+        self.service.feedback(user, song_id, self.FEEDBACK_EVENTS[kind])
 
     def close(self) -> None:
-        pass
+        self.service.close()
 
 
 def load_recognizer(config: Config):
