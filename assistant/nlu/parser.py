@@ -151,12 +151,12 @@ _PLAYLIST_RES = (
     re.compile(r"\b(?:my|the|a|our|this) (?P<v>[a-z'][a-z' ]*?) playlist\b"),
 )
 _ALBUM_RES = (
-    re.compile(r"\b(?:the )?album (?:called |named |titled )?(?!by |from |on |of )(?P<v>[a-z'][a-z' ]*?)(?= \||$| by | on | from )"),
+    re.compile(r"\b(?:the )?(?P<item>album) (?:called |named |titled )?(?!by |from |on |of )(?P<v>[a-z'][a-z' ]*?)(?= \||$| by | on | from )"),
     re.compile(r"\b(?:the|my) (?P<v>[a-z'][a-z' ]*?) album\b"),
 )
 _TRACK_RES = (
-    re.compile(r"\b(?:the )?(?:song|track|tune|single) (?:called |named |titled )(?P<v>[a-z'][a-z' ]*?)(?= \||$| by | on | from )"),
-    re.compile(r"\b(?:the )?(?:song|track|tune|single) (?P<v>[a-z'][a-z' ]*?)(?= by | from )"),
+    re.compile(r"\b(?:the )?(?P<item>song|track|tune|single) (?:called |named |titled )(?P<v>[a-z'][a-z' ]*?)(?= \||$| by | on | from )"),
+    re.compile(r"\b(?:the )?(?P<item>song|track|tune|single) (?P<v>[a-z'][a-z' ]*?)(?= by | from )"),
 )
 _ARTIST_RES = (
     re.compile(r"\b(?:by|from|of) (?:the )?(?:artist|band|singer|group|rapper|composer|dj) (?P<v>[a-z'][a-z' ]*?)(?= \||$| on | in | off | from )"),
@@ -175,6 +175,7 @@ _ITEM_RE = re.compile(rf"\b(?P<v>{_alt(L.MUSIC_ITEMS)})\b")
 _NON_MUSIC_RE = re.compile(rf"\b(?:{_alt(L.NON_MUSIC_OBJECTS)})\b")
 _NON_MUSIC_ONLY_RE = re.compile(rf"^(?:(?:the|my|a|some) )?(?:{_alt(L.NON_MUSIC_OBJECTS)})$")
 _LEADING = re.compile(rf"^(?:(?:{_alt(L.LEADING_FILLERS + L.REQUEST_OPENERS)})\b ?)+")
+_AFTER_VERB = re.compile(r"^(?:(?:please|for me|for us|now|then|again) )+")
 _TRAILING = re.compile(rf"(?: (?:{_alt(L.TRAILING_FILLERS)}))+$")
 _CONTENT_FILLERS = frozenset(L.CONTENT_FILLERS)
 RESOLVED_KINDS = ("artist", "album", "track")  # cued spans of these kinds are looked up in the catalog
@@ -292,7 +293,7 @@ class IntentParser:
         m = _PLAY_RE.match(s)
         if not m:
             return None
-        rest = _LEADING.sub("", m.group("rest").strip()).strip()
+        rest = _AFTER_VERB.sub("", m.group("rest").strip()).strip()
         for intent, pattern, conf in self._controls:  # "play the next song", "play it again"
             if intent in ("next", "previous") and pattern.match(s):
                 return IntentResult(intent, confidence=conf, text=norm)
@@ -339,6 +340,8 @@ class IntentParser:
         descriptive = {"mood", "genre", "year", "sort"} & set(c.slots)
         if descriptive and not leftover and (len(words) <= 4 or self._has_music_word(s)):
             return c.result("recommend", 0.6, norm)
+        if c.about and _MUSIC_WORD_RE.match(s):  # "songs about summer love"
+            return c.result("recommend", 0.7, norm)
         return None
 
     # ---------------------------------------------------------------- content
@@ -371,6 +374,8 @@ class IntentParser:
                     hits = self._resolve(span, kind) if kind in RESOLVED_KINDS else []
                     best = hits[0] if hits else None
                     c.take(kind, m, best.name if best else span, best, hits[1:])
+                    if m.groupdict().get("item"):  # "the song X": Snips tags "song" as music_item
+                        c.add("music_item", m.group("item"), m.group("item"))
                     return
 
         m = _SERVICE_RE.search(c.rest)
@@ -433,8 +438,10 @@ class IntentParser:
                 continue
             # Not in the catalog and not a mood/genre: the fallback kind, minus descriptive words.
             core = self._strip_descriptive(lightly)
-            if core and self.options.unresolved_kind not in c.slots and len(core.split()) <= UNRESOLVED_MAX_WORDS:
-                c.add(self.options.unresolved_kind, core, core)
+            # "play yo ho by the new york pops": with the artist named, the unknown name is the title.
+            kind = next((k for k in (self.options.unresolved_kind, "track") if k not in c.slots), None)
+            if core and kind and len(core.split()) <= UNRESOLVED_MAX_WORDS:
+                c.add(kind, core, core)
                 c.rest = c.rest.replace(core, BARRIER, 1)
 
     def _strip_descriptive(self, span: str) -> str:
@@ -455,6 +462,8 @@ class IntentParser:
         if self.gazetteer is None:
             return None, []
         artist_ids = next((set(e.song_ids) for e in c.entities if e.kind == "artist"), None)
+        if strict and artist_ids is None:
+            return None, []  # a mood/genre word with no artist named is never a title
         hits: list[EntityMatch] = []
         for kind in ("track", "artist", "album"):
             if kind in c.slots:

@@ -1,0 +1,389 @@
+"""Ranking: parsed request + user profile -> a diverse, explained list of songs.
+
+Candidates come from every signal that can name songs: catalog entities the
+parser resolved (and their runner-up matches), semantic neighbours of the
+request in the faiss index, the songs nearest the user's taste vector, the best
+fits of an asked mood, the most popular songs of an asked genre or era, and
+the most popular songs overall as a fallback.
+
+Each candidate gets a score that adds weighted parts, each in 0..1 (the
+profile part in -1..1):
+
+    entity      how closely the heard name matches the song's title/artist/album
+    semantic    cosine of the song's embedding with the request (free text, mood
+                phrase, the songs asked about or "more like" which)
+    mood        fit of valence/energy/danceability/tempo/acousticness to the mood
+    genre, year whether the song has the asked genre / is from the asked era
+    profile     taste vector cosine + genre and artist affinities of the user
+    popularity  Spotify popularity (more weight when "most popular" is asked)
+
+Disliked songs and songs heard in the last `exclude_recent` events are left out
+unless asked for by name. The list is then picked greedily with a per-artist
+cap and a penalty on near-duplicates (maximal marginal relevance), and each
+song carries the reasons that contributed most to its score.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from assistant.asr.text import normalize_text
+from assistant.nlu.intent import IntentResult
+from assistant.nlu.years import year_range
+from assistant.recommend.arrays import CatalogArrays
+from assistant.recommend.catalog import Catalog
+from assistant.recommend.embedder import Embedder
+from assistant.recommend.mood import describe_fit
+from assistant.recommend.profile import UserProfile
+from assistant.recommend.song import Song
+from assistant.recommend.vector_index import VectorIndex
+
+# How a request's mood is put into words for the embedder (cached per mood).
+MOOD_PHRASES: dict[str, str] = {
+    "sad": "sad melancholic slow songs", "happy": "happy cheerful upbeat songs",
+    "energetic": "energetic intense fast songs", "calm": "calm mellow relaxing acoustic songs",
+    "romantic": "romantic love songs", "angry": "angry aggressive intense songs",
+    "party": "danceable party songs",
+}
+SORT_POPULAR = frozenset({"most popular", "popular", "top", "best", "greatest", "good", "biggest", "famous",
+                          "top five", "top ten", "top twenty", "top fifty", "top hundred", "top one hundred",
+                          "top forty", "hottest", "classic", "classics"})
+SORT_RECENT = frozenset({"newest", "latest", "new", "last", "recent", "most recent", "brand new", "fresh"})
+SORT_OLD = frozenset({"oldest", "old", "earliest", "first"})
+REFERENCE_SONGS = 5  # an artist asked about is represented by their most popular songs
+ALTERNATIVE_SHARE = 0.8  # runner-up name matches count this much of their score
+ARTIST_ENTITY_SHARE = 0.9  # "play adele": each Adele song scores this much of the name match
+BOTH_NAMED_BONUS = 0.3  # title and artist both match the same song
+NEXT_REFERENCE_SHARE = 0.5  # "next": the song being skipped still hints at what to play, weakly
+MAX_REASONS = 4
+
+
+@dataclass(frozen=True)
+class RankWeights:
+    entity: float = 1.5
+    semantic: float = 0.5
+    mood: float = 0.8
+    genre: float = 0.6
+    year: float = 0.6
+    profile: float = 0.5
+    profile_alone: float = 1.0  # profile weight when the request names nothing ("recommend something")
+    popularity: float = 0.15
+    sort: float = 0.5
+    diversity: float = 0.15  # penalty per unit of cosine similarity to an already chosen song
+
+
+@dataclass(frozen=True)
+class RankOptions:
+    k: int = 10
+    candidates: int = 200
+    max_per_artist: int = 2
+    exclude_recent: int = 20
+    weights: RankWeights = field(default_factory=RankWeights)
+
+
+@dataclass(frozen=True)
+class RankedSong:
+    song: Song
+    score: float
+    reasons: tuple[str, ...]
+
+    def to_dict(self) -> dict:
+        out = {"id": self.song.id, "title": self.song.title, "artist": self.song.artist,
+               "score": round(float(self.score), 4), "reasons": list(self.reasons)}
+        if self.song.source:
+            out["source"] = self.song.source
+        return out
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    intent: IntentResult
+    items: tuple[RankedSong, ...]
+    note: str = ""  # a remark for the user ("no taste profile yet: popular songs")
+
+    def to_dict(self) -> dict:
+        out = {**self.intent.to_dict(), "items": [i.to_dict() for i in self.items]}
+        if self.note:
+            out["note"] = self.note
+        return out
+
+
+class _Parts:
+    """Score parts for the candidate rows; reasons are worded only for the songs picked."""
+
+    def __init__(self, n: int):
+        self.total = np.zeros(n, dtype=np.float32)
+        self._parts: list[tuple[float, np.ndarray, object, float]] = []
+
+    def add(self, weight: float, values: np.ndarray, reason_fn=None, min_value: float = 0.5) -> None:
+        values = np.nan_to_num(np.asarray(values, dtype=np.float32), nan=0.0)
+        self.total += weight * values
+        if reason_fn is not None:
+            self._parts.append((weight, values, reason_fn, min_value))
+
+    def reasons(self, i: int, limit: int) -> tuple[str, ...]:
+        """Reasons for candidate i, the largest contributions first."""
+        found = [(weight * values[i], fn(i)) for weight, values, fn, min_value in self._parts
+                 if values[i] >= min_value]
+        texts = [text for _, text in sorted(found, key=lambda t: -t[0]) if text]
+        return tuple(dict.fromkeys(texts))[:limit]
+
+
+class Ranker:
+    """Scores and picks songs; thread-safe (no mutable state besides caches)."""
+
+    def __init__(self, catalog: Catalog, arrays: CatalogArrays, index: VectorIndex, embedder: Embedder | None,
+                 options: RankOptions = RankOptions()):
+        self.catalog = catalog
+        self.arrays = arrays
+        self.index = index
+        self.embedder = embedder
+        self.options = options
+
+    # ------------------------------------------------------------------ API
+    def rank(self, intent: IntentResult, profile: UserProfile | None = None, now_playing: str | None = None,
+             k: int | None = None) -> Recommendation:
+        k = k or self.options.k
+        w = self.options.weights
+        profile = profile or UserProfile(user="")
+        slots = intent.slots
+        note = ""
+
+        # 1. Songs named in the request, and the songs a "similar"/"next" request refers to.
+        entity = self._entity_scores(intent) if intent.intent != "similar" else {}
+        reference: list[int] = []
+        if intent.intent == "similar":
+            reference = self._reference_rows(intent, now_playing, profile)
+            if not reference:
+                note = "nothing is playing and nothing was named: suggestions from your taste instead"
+        elif intent.intent == "next" and now_playing and self.catalog.position(now_playing) is not None:
+            reference = [self.catalog.position(now_playing)]
+        elif entity:
+            reference = sorted(entity, key=lambda r: -entity[r][0])[:REFERENCE_SONGS]
+
+        # 2. The request as one vector: free text + mood phrase + referenced songs.
+        mood = slots.get("mood")
+        parts = []
+        if intent.query and self.embedder is not None:
+            parts.append(self.embedder.encode_cached(intent.query))
+        if mood in MOOD_PHRASES and self.embedder is not None:
+            parts.append(self.embedder.encode_cached(MOOD_PHRASES[mood]))
+        if reference:
+            ref = self.index.vectors(reference).mean(axis=0)
+            parts.append(ref * (NEXT_REFERENCE_SHARE if intent.intent == "next" else 1.0))
+        query = _unit(np.sum(parts, axis=0)) if parts else None
+
+        # 3. Candidates.
+        n_cand = self.options.candidates
+        pools = [np.fromiter(entity, dtype=np.int64, count=len(entity)), self.arrays.popular_order[:n_cand]]
+        if query is not None:
+            pools.append(self._neighbours(query, n_cand))
+        content = bool(entity or reference or intent.query or {"mood", "genre", "year"} & set(slots))
+        if profile.vector is not None:
+            pools.append(self._neighbours(profile.vector, n_cand if not content else n_cand // 2))
+        genre = slots.get("genre")
+        if genre:
+            pools.append(self.arrays.genre_rows(genre))
+        years = year_range(slots.get("year", "")) if slots.get("year") else None
+        if years:
+            pools.append(self.arrays.year_rows(*years))
+        if mood:
+            pools.append(self.arrays.mood_rows(mood))
+        rows = np.unique(np.concatenate([p for p in pools if len(p)]))
+        rows = self._exclude(rows, entity, profile, reference, now_playing, intent)
+        if len(rows) == 0:
+            return Recommendation(intent, (), note or "no songs left to suggest")
+
+        # 4. Scores.
+        vectors = self.index.vectors(rows)
+        p = _Parts(len(rows))
+        songs = [self.catalog.songs[r] for r in rows]
+        if entity:
+            p.add(w.entity, np.array([entity.get(int(r), (0.0, ""))[0] for r in rows]),
+                  lambda i: entity.get(int(rows[i]), (0.0, ""))[1], min_value=0.01)
+        if query is not None:
+            label = self._semantic_label(intent, reference)
+            p.add(w.semantic, np.clip(vectors @ query, 0.0, 1.0), lambda i: label, min_value=0.55)
+        if mood:
+            p.add(w.mood, self.arrays.mood_fit(mood, rows),
+                  lambda i: f"{mood}: {describe_fit(songs[i], mood)}".rstrip(": "), min_value=0.6)
+        if genre:
+            matches = self.arrays.genre_matches(genre)
+            values = np.array([max((matches.get(g, 0.0) for g in self.arrays.genre_keys[r]), default=0.0)
+                               for r in rows])
+            p.add(w.genre, values, lambda i: f"genre {genre}")
+        if years:
+            yr = self.arrays.years[rows]
+            p.add(w.year, ((yr >= years[0]) & (yr <= years[1])).astype(np.float32),
+                  lambda i: f"from {int(self.arrays.years[rows[i]])}")
+        if not profile.empty:
+            weight = w.profile if content else w.profile_alone
+            p.add(weight, self._profile_scores(profile, rows, vectors), lambda i: self._profile_reason(profile, rows[i]),
+                  min_value=0.25)
+        sort = slots.get("sort")
+        cold_start = not content and profile.empty
+        pop_weight = w.popularity + (w.sort if sort in SORT_POPULAR or cold_start else 0.0)
+        p.add(pop_weight, self.arrays.popularity[rows],
+              lambda i: f"popular ({songs[i].popularity:.0f}/100)" if songs[i].popularity is not None else "",
+              min_value=0.8)
+        if sort in SORT_RECENT or sort in SORT_OLD:
+            yr = self.arrays.years[rows].astype(np.float32)
+            known = yr > 0
+            lo, hi = (yr[known].min(), yr[known].max()) if known.any() else (0.0, 1.0)
+            scaled = np.where(known, (yr - lo) / max(hi - lo, 1.0), 0.0)
+            p.add(w.sort, scaled if sort in SORT_RECENT else np.where(known, 1.0 - scaled, 0.0),
+                  lambda i: f"{'recent' if sort in SORT_RECENT else 'older'}: {songs[i].year}", min_value=0.8)
+        if cold_start and not note:
+            note = "no taste profile yet: popular songs; like or skip songs to personalize"
+
+        # 5. Diverse pick.
+        asked_artists = {e.name.lower() for e in intent.entities if e.kind == "artist"}
+        chosen = self._pick(rows, p.total, vectors, k, asked_artists)
+        items = tuple(RankedSong(songs[i], float(p.total[i]), p.reasons(i, MAX_REASONS) or ("popular pick",))
+                      for i in chosen)
+        return Recommendation(intent, items, note)
+
+    # -------------------------------------------------------------- helpers
+    def _entity_scores(self, intent: IntentResult) -> dict[int, tuple[float, str]]:
+        """Row -> (score 0..1, reason) for songs the request names."""
+        out: dict[int, tuple[float, str]] = {}
+        named: dict[str, set[int]] = {}
+
+        def put(row: int, score: float, reason: str) -> None:
+            if score > out.get(row, (0.0, ""))[0]:
+                out[row] = (score, reason)
+
+        for share, matches in ((1.0, intent.entities), (ALTERNATIVE_SHARE, intent.alternatives)):
+            for e in matches:
+                rows = [r for r in (self.catalog.position(s) for s in e.song_ids) if r is not None]
+                exact = e.how == "exact" or normalize_text(e.name) == e.heard
+                heard = "" if exact else f' (heard "{e.heard}", {e.score:.0%} match)'
+                if e.kind == "track":
+                    reason, score = f'title "{e.name}"{heard}', e.score
+                elif e.kind == "artist":
+                    reason, score = f"by {e.name}{heard}", e.score * ARTIST_ENTITY_SHARE
+                elif e.kind == "album":
+                    reason, score = f'album "{e.name}"{heard}', e.score * ARTIST_ENTITY_SHARE
+                else:
+                    continue
+                if share == 1.0:
+                    named.setdefault(e.kind, set()).update(rows)
+                for r in rows:
+                    put(r, score * share, reason if share == 1.0 else reason.replace("title", "maybe the title"))
+        both = named.get("track", set()) & (named.get("artist", set()) | named.get("album", set()))
+        for r in both:
+            score, reason = out[r]
+            out[r] = (min(1.0 + BOTH_NAMED_BONUS, score + BOTH_NAMED_BONUS), reason + ", by the artist asked for")
+        return out
+
+    def _reference_rows(self, intent: IntentResult, now_playing: str | None, profile: UserProfile) -> list[int]:
+        """Songs "more like this" means: the named ones, else the playing one, else the last heard."""
+        rows: list[int] = []
+        for e in intent.entities:
+            found = [r for r in (self.catalog.position(s) for s in e.song_ids) if r is not None]
+            found.sort(key=lambda r: -self.arrays.popularity[r])
+            rows.extend(found[:1] if e.kind == "track" else found[:REFERENCE_SONGS])
+        if rows:
+            return list(dict.fromkeys(rows))
+        for song_id in (now_playing, profile.last_song):
+            if song_id and self.catalog.position(song_id) is not None:
+                return [self.catalog.position(song_id)]
+        return []
+
+    def _neighbours(self, vector: np.ndarray, n: int) -> np.ndarray:
+        _, rows = self.index.search(vector, n)
+        rows = rows[0]
+        return rows[rows >= 0].astype(np.int64)
+
+    def _exclude(self, rows: np.ndarray, entity: dict, profile: UserProfile, reference: list[int],
+                 now_playing: str | None, intent: IntentResult) -> np.ndarray:
+        named = {r for r, (score, _) in entity.items() if score >= 0.5}
+        drop: set[int] = set()
+        for song_id in profile.disliked:
+            r = self.catalog.position(song_id)
+            if r is not None and r not in named:
+                drop.add(r)
+        for song_id in profile.recent[: self.options.exclude_recent]:
+            r = self.catalog.position(song_id)
+            if r is not None and r not in named:
+                drop.add(r)
+        if intent.intent in ("similar", "next"):
+            drop.update(reference)
+            if now_playing and self.catalog.position(now_playing) is not None:
+                drop.add(self.catalog.position(now_playing))
+        if not drop:
+            return rows
+        return rows[~np.isin(rows, np.fromiter(drop, dtype=np.int64, count=len(drop)))]
+
+    def _semantic_label(self, intent: IntentResult, reference: list[int]) -> str:
+        if reference:
+            ref = self.catalog.songs[reference[0]]
+            if intent.intent not in ("similar", "next") and any(e.kind == "artist" for e in intent.entities) \
+                    and not any(e.kind == "track" for e in intent.entities):
+                return f"sounds like {ref.artist}"
+            return f'sounds like "{ref.title}" by {ref.artist}'
+        if intent.query:
+            return f'close to "{intent.query}"'
+        if intent.slots.get("mood"):
+            return f"{intent.slots['mood']} in feel"
+        return "similar to what you asked for"
+
+    def _profile_scores(self, profile: UserProfile, rows: np.ndarray, vectors: np.ndarray) -> np.ndarray:
+        out = np.zeros(len(rows), dtype=np.float32)
+        if profile.vector is not None:
+            out += 0.5 * (vectors @ profile.vector)
+        if profile.genres:
+            out += 0.3 * np.array([max((profile.genres.get(g, 0.0) for g in self.arrays.genre_keys[r]), default=0.0)
+                                   for r in rows], dtype=np.float32)
+        if profile.artists:
+            out += 0.2 * np.array([profile.artists.get(self.arrays.artist_keys[r], 0.0) for r in rows],
+                                  dtype=np.float32)
+        return out
+
+    def _profile_reason(self, profile: UserProfile, row: int) -> str:
+        artist = self.arrays.artist_keys[row]
+        if profile.artists.get(artist, 0.0) > 0.3:
+            return f"you like {profile.artist_names.get(artist, artist)}"
+        liked = [g for g in self.arrays.genre_keys[row] if profile.genres.get(g, 0.0) > 0.3]
+        if liked:
+            return f"matches your taste for {liked[0]}"
+        return "close to songs you liked"
+
+    def _pick(self, rows: np.ndarray, total: np.ndarray, vectors: np.ndarray, k: int,
+              asked_artists: set[str]) -> list[int]:
+        """Greedy MMR with a per-artist cap; returns candidate indices, best first."""
+        order = np.argsort(-total, kind="stable")
+        pool = list(order[: max(k * 10, 50)])
+        chosen: list[int] = []
+        per_artist: dict[str, int] = {}
+        penalty_w = self.options.weights.diversity
+        while pool and len(chosen) < k:
+            if chosen:
+                sims = vectors[pool] @ vectors[chosen].T
+                adjusted = total[pool] - penalty_w * sims.max(axis=1)
+            else:
+                adjusted = total[pool]
+            best_pos = None
+            for pos in np.argsort(-adjusted, kind="stable"):
+                i = pool[pos]
+                artist = self.arrays.artist_keys[rows[i]]
+                song_artist = self.catalog.songs[rows[i]].artist.lower()
+                capped = per_artist.get(artist, 0) >= self.options.max_per_artist
+                if capped and not any(a in song_artist for a in asked_artists):
+                    continue
+                best_pos = pos
+                break
+            if best_pos is None:
+                break
+            i = pool.pop(int(best_pos))
+            chosen.append(i)
+            artist = self.arrays.artist_keys[rows[i]]
+            per_artist[artist] = per_artist.get(artist, 0) + 1
+        return chosen
+
+
+def _unit(v: np.ndarray) -> np.ndarray | None:
+    norm = float(np.linalg.norm(v))
+    return (v / norm).astype(np.float32) if norm > 0 else None
