@@ -124,15 +124,15 @@ class Daemon:
             chunk_ms=config.asr.chunk_ms, vad=config.vad, policy=ListenPolicy(config.listen),
             commands=self.commands, metrics=self.metrics, next_utterance_id=lambda: f"u{next(self._utterance_ids)}")
         self.server = WsServer(config.server, self.hub, self, self.metrics, self.health)
+        self._first_client = asyncio.Event()
+        self._stop = asyncio.Event()
+        self.ready = asyncio.Event()  # set when loading is over and inputs run (READY=1)
         self.local_source = self._make_local_source()
         self.input_state = self._initial_input_state()
         self.asr_state = {"ready": False, "error": None}
         self.music_state = {"ready": False, "error": None}
         self.remote: dict[str, tuple[RemoteSource, asyncio.Task]] = {}
         self._remote_counts: dict[str, int] = {}
-        self._first_client = asyncio.Event()
-        self._stop = asyncio.Event()
-        self.ready = asyncio.Event()  # set when loading is over and inputs run (READY=1)
         self._last_status: dict | None = None
         self._started_s = time.monotonic()
         self._register_gauges()

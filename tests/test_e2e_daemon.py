@@ -4,7 +4,9 @@ PulseAudio runs privately (tests/pulse.py): a null sink whose monitor is the
 default input, so a command synthesized by espeak-ng and played with paplay
 reaches the daemon through sounddevice exactly as speech would. A WebSocket
 client checks vad.start, partials, the final transcript, the intent and the
-recommendations, then SIGTERM must close it with 1001 and exit 0.
+recommendations; then the sound server is stopped and restarted (the daemon
+reports the microphone unavailable and re-opens it), and SIGTERM must close
+the client with 1001 and exit 0.
 
 With the shipped model (models/asr.pt) the transcript's content is checked;
 without it a tiny untrained checkpoint stands in and only the event sequence
@@ -95,6 +97,14 @@ async def wait_ready(url: str, proc: subprocess.Popen, log: Path, timeout_s: flo
     pytest.fail(f"daemon not ready; last status {status}:\n{log.read_text(errors='replace')[-3000:]}")
 
 
+async def wait_input_state(ws, state: str, timeout_s: float = 30.0) -> dict:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        msg = json.loads(await asyncio.wait_for(ws.recv(), max(0.1, deadline - time.monotonic())))
+        if msg["type"] == "status" and msg["input"]["state"] == state:
+            return msg
+
+
 def test_spoken_command_through_the_virtual_microphone(tmp_path, virtual_mic, model_path):
     model, trained = model_path
     wav = tmp_path / "command.wav"
@@ -122,6 +132,11 @@ def test_spoken_command_through_the_virtual_microphone(tmp_path, virtual_mic, mo
                 if msg["type"] == "recommendations" and msg["request"] == "typed":
                     assert msg["items"] and msg["items"][0]["artist"] == "Adele"
                     break
+            # the sound server goes away and comes back: reported, then re-opened
+            await asyncio.to_thread(virtual_mic.stop)
+            await wait_input_state(ws, "unavailable")
+            await asyncio.to_thread(virtual_mic.start)
+            await wait_input_state(ws, "open")
             proc.send_signal(signal.SIGTERM)
             with pytest.raises(ConnectionClosed):
                 while True:
