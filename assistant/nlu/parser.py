@@ -27,7 +27,7 @@ Parsing takes well under a millisecond plus the gazetteer look-ups (~1 ms).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from assistant.asr.text import normalize_text
 from assistant.nlu import lexicon as L
@@ -464,7 +464,7 @@ class IntentParser:
         artist_ids = next((set(e.song_ids) for e in c.entities if e.kind == "artist"), None)
         if strict and artist_ids is None:
             return None, []  # a mood/genre word with no artist named is never a title
-        hits: list[EntityMatch] = []
+        ranked: list[tuple[float, EntityMatch]] = []  # (score with the artist agreement, match)
         for kind in ("track", "artist", "album"):
             if kind in c.slots:
                 continue
@@ -472,9 +472,10 @@ class IntentParser:
                 score = hit.score
                 if kind == "track" and artist_ids is not None:
                     score += ARTIST_AGREES_BONUS if artist_ids & set(hit.song_ids) else -ARTIST_AGREES_BONUS / 2
-                hits.append(replace(hit, score=round(min(score, 1.0), 4)))
-        hits.sort(key=lambda e: -e.score)
-        if not hits or hits[0].score < threshold:
+                ranked.append((score, hit))
+        ranked.sort(key=lambda t: -t[0])
+        hits = [hit for _, hit in ranked]
+        if not ranked or ranked[0][0] < threshold:
             return None, hits[:ALTERNATIVES]
         best = hits[0]
         if strict and not (best.kind == "track" and artist_ids and artist_ids & set(best.song_ids)

@@ -56,15 +56,17 @@ REFERENCE_SONGS = 5  # an artist asked about is represented by their most popula
 ALTERNATIVE_SHARE = 0.8  # runner-up name matches count this much of their score
 ARTIST_ENTITY_SHARE = 0.9  # "play adele": each Adele song scores this much of the name match
 BOTH_NAMED_BONUS = 0.3  # title and artist both match the same song
-NEXT_REFERENCE_SHARE = 0.5  # "next": the song being skipped still hints at what to play, weakly
+WEAK_REFERENCE_SHARE = 0.5  # "next" / "sad songs by X": the referenced songs hint at what to play, weakly
 MAX_REASONS = 4
+SEMANTIC_REASON_MIN = 0.2  # a semantic match is named as a reason above this cosine...
+SEMANTIC_REASON_SHARE = 0.85  # ...and within this share of the request's best cosine
 
 
 @dataclass(frozen=True)
 class RankWeights:
     entity: float = 1.5
-    semantic: float = 0.5
-    mood: float = 0.8
+    semantic: float = 1.0
+    mood: float = 1.0
     genre: float = 0.6
     year: float = 0.6
     profile: float = 0.5
@@ -172,7 +174,10 @@ class Ranker:
             parts.append(self.embedder.encode_cached(MOOD_PHRASES[mood]))
         if reference:
             ref = self.index.vectors(reference).mean(axis=0)
-            parts.append(ref * (NEXT_REFERENCE_SHARE if intent.intent == "next" else 1.0))
+            described = intent.intent != "similar" and bool(parts or {"genre", "year"} & set(slots))
+            # "next", or "sad songs by adele": the referenced songs only hint; the description leads.
+            weak = intent.intent == "next" or described
+            parts.append(ref * (WEAK_REFERENCE_SHARE if weak else 1.0))
         query = _unit(np.sum(parts, axis=0)) if parts else None
 
         # 3. Candidates.
@@ -205,7 +210,10 @@ class Ranker:
                   lambda i: entity.get(int(rows[i]), (0.0, ""))[1], min_value=0.01)
         if query is not None:
             label = self._semantic_label(intent, reference)
-            p.add(w.semantic, np.clip(vectors @ query, 0.0, 1.0), lambda i: label, min_value=0.55)
+            semantic = np.clip(vectors @ query, 0.0, 1.0)
+            # Cosines of short requests with long documents are modest; explain the closest ones.
+            floor = max(SEMANTIC_REASON_MIN, SEMANTIC_REASON_SHARE * float(semantic.max(initial=0.0)))
+            p.add(w.semantic, semantic, lambda i: label, min_value=floor)
         if mood:
             p.add(w.mood, self.arrays.mood_fit(mood, rows),
                   lambda i: f"{mood}: {describe_fit(songs[i], mood)}".rstrip(": "), min_value=0.6)
