@@ -19,6 +19,8 @@ done
 debs=(libportaudio2 libsndfile1 espeak-ng pulseaudio pulseaudio-utils libasound2-plugins chromium chromium-driver sox)
 if [ "$want_synth" = 1 ]; then
   debs+=(flite festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts mbrola mbrola-us1 mbrola-us2 mbrola-us3 mbrola-en1 mbrola-de1 mbrola-fr1 fluidsynth fluid-soundfont-gm)
+  # corpus v2: accented-English mbrola voices and festival's mbrola voices (us3's festival voice stays out: reserved)
+  debs+=(mbrola-de2 mbrola-de3 mbrola-de4 mbrola-de5 mbrola-de6 mbrola-fr4 mbrola-nl2 mbrola-pl1 mbrola-sw1 mbrola-sw2 mbrola-hu1 mbrola-af1 mbrola-ro1 mbrola-gr2 festvox-us1 festvox-us2 festvox-en1)
 fi
 
 missing=()

@@ -11,6 +11,7 @@ import pytest
 import soundfile as sf
 
 from assistant.errors import AssistantError
+from assistant.training import synth as S
 from assistant.training.manifest import (
     ManifestEntry, assert_training_safe, ctc_feasible, ctc_frames_needed, read_manifest, training_violation,
     write_manifest,
@@ -192,13 +193,21 @@ def test_config_unknown_key_is_named(tmp_path):
     p.write_text("[corpus]\njobs = 'two'\n")
     with pytest.raises(AssistantError, match="jobs"):
         load_config(p)
+    p.write_text("[voices]\nmbrola_voices = [1, 2]\n")
+    with pytest.raises(AssistantError, match="mbrola_voices"):
+        load_config(p)
+    p.write_text("[voices]\nmbrola_voices = ['us1']\nengine_weights = { espeak-ng = 1.0 }\n")
+    cfg = load_config(p)
+    assert cfg.voices.mbrola_voices == ("us1",) and cfg.voices.engine_weights == (("espeak-ng", 1.0),)
 
 
-def test_repository_config_loads():
+@pytest.mark.parametrize("name", ["corpus.toml", "corpus_v2.toml"])
+def test_repository_configs_load(name):
     from assistant.training.corpus import REPO_ROOT, load_config
 
-    cfg = load_config(REPO_ROOT / "configs/corpus.toml")
+    cfg = load_config(REPO_ROOT / "configs" / name)
     assert cfg.corpus.jobs == 2 and cfg.texts.train_command_sentences > 0
+    assert not any(S.is_reserved_speaker(f"{e}/{v}") for e, vs in cfg.voices.inventory().items() for v in vs)
 
 
 # --------------------------------------------------------------------------- tiny end-to-end build

@@ -17,8 +17,10 @@ INSTALLED = S.available_voices(include_reserved=True)
     S.VoiceSpec("mbrola", "us1", speed=0.9, pitch=40),
     S.VoiceSpec("flite", "slt", speed=1.1, pitch=60),
     S.VoiceSpec("festival", "kal_diphone", speed=0.9),
+    S.VoiceSpec("festival", "us1_mbrola", speed=1.1),
+    S.VoiceSpec("mbrola", "de2-en", speed=1.0, pitch=55),
     S.VoiceSpec("piper", "en_US-joe-medium", speed=1.1, noise=0.5, noise_w=0.7),
-], ids=lambda s: s.engine)
+], ids=lambda s: s.speaker)
 def test_engine_speaks_16k_mono(spec):
     if spec.voice not in INSTALLED.get(spec.engine, ()):
         pytest.skip(f"{spec.engine} voice {spec.voice} is not installed (bash scripts/setup.sh --synth)")
@@ -38,10 +40,10 @@ def test_empty_text_is_an_error():
 
 def test_reserved_speakers():
     for s in ["mbrola/us3", "flite/rms", "festival/ked_diphone", "espeak-ng/en-gb-scotland",
-              "espeak-ng/en-gb-scotland+f2", "espeak-ng/mb-us3"]:
+              "espeak-ng/en-gb-scotland+f2", "espeak-ng/mb-us3", "festival/us3_mbrola"]:
         assert S.is_reserved_speaker(s), s
     for s in ["mbrola/us1", "flite/slt", "festival/kal_diphone", "espeak-ng/en-gb-x-rp+m3", "espeak-ng/en",
-              "piper/en_US-joe-medium", "espeak-ng/en-us+rms"]:
+              "piper/en_US-joe-medium", "espeak-ng/en-us+rms", "festival/us1_mbrola", "mbrola/de2-en"]:
         assert not S.is_reserved_speaker(s), s
 
 
@@ -70,3 +72,13 @@ def test_trim_silence():
     wav = np.concatenate([np.zeros(8000), np.ones(1600) * 0.5, np.zeros(8000)]).astype(np.float32)
     out = S.trim_silence(wav)
     assert 1600 <= len(out) <= 1600 + 3 * 160
+
+
+def test_voice_inventory_from_config():
+    cfg = S.VoiceConfig(mbrola_voices=("us1",), festival_voices=(), flite_voices=("slt",), espeak_accents=("en-us",),
+                        espeak_variants=("m3",))
+    voices = {e: v for e, v in cfg.inventory().items() if v}
+    rng = np.random.default_rng(0)
+    draws = [S.sample_voice(rng, voices, cfg) for _ in range(300)]
+    assert {d.speaker for d in draws if d.engine != "piper"} <= {"mbrola/us1", "flite/slt", "espeak-ng/en-us+m3"}
+    assert "festival" not in {d.engine for d in draws}

@@ -126,6 +126,10 @@ def _coerce(section: str, key: str, default, value):
             if not isinstance(value, dict) or any(k not in S.ENGINES for k in value):
                 raise AssistantError(f"{where}: expected a table of engine = weight with engines {', '.join(S.ENGINES)}, got {value!r}")
             return tuple((str(k), float(v)) for k, v in value.items())
+        if all(isinstance(d, str) for d in default):  # a list of names (voices, variants)
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise AssistantError(f"{where}: expected a list of strings, got {value!r}")
+            return tuple(value)
         if not isinstance(value, list) or len(value) != len(default):
             raise AssistantError(f"{where}: expected a list of {len(default)} numbers, got {value!r}")
         return tuple(type(d)(v) for d, v in zip(default, value))
@@ -492,10 +496,10 @@ def build_corpus(cfg: CorpusConfig, out_dir: str | Path | None = None, jobs: int
         raise AssistantError(f"data folder not found: {data} (set [corpus] data_dir)")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        missing = S.warn_missing()
+        missing = S.warn_missing(cfg.voices.inventory())
     for w in caught:
         log(f"warning: {w.message}")
-    voices = S.available_voices()
+    voices = S.available_voices(wanted=cfg.voices.inventory())
     if not voices:
         raise AssistantError("no TTS engine installed: install espeak-ng (bash scripts/setup.sh --synth)")
     log("voices: " + "; ".join(f"{e}: {', '.join(v)}" for e, v in voices.items()))

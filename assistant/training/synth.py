@@ -38,15 +38,18 @@ ESPEAK_VARIANTS = (
     "travis", "victor", "zac", "grandma", "grandpa", "quincy", "norbert", "shelby", "anika",
     "iven", "Gene", "Mike", "Lee", "Jacky", "Storm",
 )
-MBROLA_TRAIN_VOICES = ("us1", "us2", "en1", "de1-en", "fr1-en")  # `espeak-ng -v mb-<name>`
+# `espeak-ng -v mb-<name>`: American/British mbrola voices, then English with other accents.
+MBROLA_TRAIN_VOICES = ("us1", "us2", "en1", "de1-en", "fr1-en", "de2-en", "de3-en", "de4-en", "de5-en",
+                       "de6-en", "fr4-en", "nl2-en", "pl1-en", "sw1-en", "sw2-en", "hu1-en", "af1-en",
+                       "ro1-en", "gr2-en")
 FLITE_TRAIN_VOICES = ("kal", "kal16", "awb", "slt")
-FESTIVAL_TRAIN_VOICES = ("kal_diphone", "cmu_us_slt_arctic_hts")
+FESTIVAL_TRAIN_VOICES = ("kal_diphone", "cmu_us_slt_arctic_hts", "us1_mbrola", "us2_mbrola", "en1_mbrola")
 PIPER_VOICES = ("en_US-joe-medium",)
 
 RESERVED_VOICES: dict[str, tuple[str, ...]] = {
     "mbrola": ("us3",),
     "flite": ("rms",),
-    "festival": ("ked_diphone",),
+    "festival": ("ked_diphone", "us3_mbrola"),  # festival's us3_mbrola is the mbrola us3 voice
     "espeak-ng": ("en-gb-scotland",),
 }
 
@@ -128,31 +131,40 @@ def _piper_available() -> bool:
     return True
 
 
-def available_voices(include_reserved: bool = False) -> dict[str, tuple[str, ...]]:
-    """Installed base voices per engine (training voices, plus reserved ones if asked)."""
+def default_inventory() -> dict[str, tuple[str, ...]]:
+    """Every training base voice this module knows, per engine."""
+    return {"espeak-ng": ESPEAK_TRAIN_ACCENTS, "mbrola": MBROLA_TRAIN_VOICES, "flite": FLITE_TRAIN_VOICES,
+            "festival": FESTIVAL_TRAIN_VOICES, "piper": PIPER_VOICES}
+
+
+def available_voices(include_reserved: bool = False,
+                     wanted: dict[str, tuple[str, ...]] | None = None) -> dict[str, tuple[str, ...]]:
+    """Installed base voices per engine among `wanted` (default: all known training voices),
+    plus the reserved ones if asked. Order follows `wanted`."""
+    wanted = default_inventory() if wanted is None else wanted
+    extra = {e: v for e, v in RESERVED_VOICES.items()} if include_reserved else {}
     out: dict[str, tuple[str, ...]] = {}
     if shutil.which("espeak-ng"):
-        out["espeak-ng"] = ESPEAK_TRAIN_ACCENTS + (("en-gb-scotland",) if include_reserved else ())
-    mb = MBROLA_TRAIN_VOICES + (("us3",) if include_reserved else ())
+        out["espeak-ng"] = tuple(wanted.get("espeak-ng", ())) + extra.get("espeak-ng", ())
+    mb = tuple(wanted.get("mbrola", ())) + extra.get("mbrola", ())
     out["mbrola"] = tuple(v for v in mb if shutil.which("espeak-ng") and _mbrola_installed(v))
     fl = _flite_voices()
-    out["flite"] = tuple(v for v in FLITE_TRAIN_VOICES + (("rms",) if include_reserved else ()) if v in fl)
-    fe = FESTIVAL_TRAIN_VOICES + (("ked_diphone",) if include_reserved else ())
+    out["flite"] = tuple(v for v in tuple(wanted.get("flite", ())) + extra.get("flite", ()) if v in fl)
+    fe = tuple(wanted.get("festival", ())) + extra.get("festival", ())
     out["festival"] = tuple(v for v in fe if _festival_voice_installed(v))
-    out["piper"] = PIPER_VOICES if _piper_available() else ()
+    out["piper"] = tuple(wanted.get("piper", ())) if _piper_available() else ()
     return {k: v for k, v in out.items() if v}
 
 
-def missing_voices() -> list[str]:
-    """Human-readable list of expected training voices that are not installed."""
-    have = available_voices()
-    expected = {"espeak-ng": ESPEAK_TRAIN_ACCENTS, "mbrola": MBROLA_TRAIN_VOICES, "flite": FLITE_TRAIN_VOICES,
-                "festival": FESTIVAL_TRAIN_VOICES, "piper": PIPER_VOICES}
-    return [f"{e}/{v}" for e, vs in expected.items() for v in vs if v not in have.get(e, ())]
+def missing_voices(wanted: dict[str, tuple[str, ...]] | None = None) -> list[str]:
+    """Human-readable list of wanted training voices that are not installed."""
+    wanted = default_inventory() if wanted is None else wanted
+    have = available_voices(wanted=wanted)
+    return [f"{e}/{v}" for e, vs in wanted.items() for v in vs if v not in have.get(e, ())]
 
 
-def warn_missing() -> list[str]:
-    missing = missing_voices()
+def warn_missing(wanted: dict[str, tuple[str, ...]] | None = None) -> list[str]:
+    missing = missing_voices(wanted)
     if missing:
         warnings.warn("TTS voices not installed (skipped; `bash scripts/setup.sh --synth` installs them): "
                       + ", ".join(missing), stacklevel=2)
@@ -166,6 +178,17 @@ class VoiceConfig:
     """Ranges for `sample_voice` (configs/corpus.toml [voices])."""
 
     engine_weights: tuple[tuple[str, float], ...] = tuple(DEFAULT_ENGINE_WEIGHTS.items())
+    # Base voices to use per engine (those installed); variants for espeak-ng accents.
+    espeak_accents: tuple[str, ...] = ESPEAK_TRAIN_ACCENTS
+    espeak_variants: tuple[str, ...] = ESPEAK_VARIANTS
+    mbrola_voices: tuple[str, ...] = MBROLA_TRAIN_VOICES
+    flite_voices: tuple[str, ...] = FLITE_TRAIN_VOICES
+    festival_voices: tuple[str, ...] = FESTIVAL_TRAIN_VOICES
+    piper_voices: tuple[str, ...] = PIPER_VOICES
+
+    def inventory(self) -> dict[str, tuple[str, ...]]:
+        return {"espeak-ng": self.espeak_accents, "mbrola": self.mbrola_voices, "flite": self.flite_voices,
+                "festival": self.festival_voices, "piper": self.piper_voices}
     espeak_speed_wpm: tuple[int, int] = (130, 200)
     espeak_pitch: tuple[int, int] = (30, 70)
     mbrola_speed_wpm: tuple[int, int] = (130, 190)
@@ -189,7 +212,8 @@ def sample_voice(rng: np.random.Generator, voices: dict[str, tuple[str, ...]], c
     base = [v for v in voices[engine] if not is_reserved_speaker(f"{engine}/{v}")]
     voice = base[int(rng.integers(0, len(base)))]
     if engine == "espeak-ng":
-        spec = VoiceSpec(engine, voice, variant=ESPEAK_VARIANTS[int(rng.integers(0, len(ESPEAK_VARIANTS)))],
+        variants = cfg.espeak_variants or ("",)
+        spec = VoiceSpec(engine, voice, variant=variants[int(rng.integers(0, len(variants)))],
                          speed=float(int(rng.integers(cfg.espeak_speed_wpm[0], cfg.espeak_speed_wpm[1] + 1))) / 175,
                          pitch=int(rng.integers(cfg.espeak_pitch[0], cfg.espeak_pitch[1] + 1)))
     elif engine == "mbrola":
