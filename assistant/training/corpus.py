@@ -56,6 +56,7 @@ class CorpusSection:
     jobs: int = 2
     pad_min_s: float = 0.05  # silence kept/added before and after each synthesized clip
     pad_max_s: float = 0.4
+    trim_db: float = -40.0  # synthesized clips: trim leading/trailing audio this far below the loudest 10 ms
 
 
 @dataclass(frozen=True)
@@ -167,6 +168,8 @@ def load_config(path: str | Path | None) -> CorpusConfig:
     c = cfg.corpus
     if not 1 <= c.jobs <= 64:
         raise AssistantError(f"[corpus] jobs: expected 1 to 64, got {c.jobs}")
+    if not -80 <= c.trim_db <= -10:
+        raise AssistantError(f"[corpus] trim_db: expected -80 to -10, got {c.trim_db}")
     if not 0 <= c.pad_min_s <= c.pad_max_s <= 2:
         raise AssistantError("[corpus] pad_min_s/pad_max_s: expected 0 <= pad_min_s <= pad_max_s <= 2")
     for name in ("augment", "valid_augment"):
@@ -193,10 +196,14 @@ class Job:
     src: str | None = None
     aug: dict = field(default_factory=dict)
     pad: tuple[float, float] = (0.0, 0.0)
+    trim_db: float = -40.0
 
     def key_payload(self) -> dict:
-        return {"v": FORMAT_VERSION, "text": self.text, "voice": self.voice, "src": self.src, "aug": self.aug,
-                "pad": [round(p, 3) for p in self.pad]}
+        payload = {"v": FORMAT_VERSION, "text": self.text, "voice": self.voice, "src": self.src, "aug": self.aug,
+                   "pad": [round(p, 3) for p in self.pad]}
+        if self.voice is not None and self.trim_db != -40.0:  # the first corpus's keys stay valid
+            payload["trim_db"] = self.trim_db
+        return payload
 
 
 def clip_key(payload: dict) -> str:
@@ -217,7 +224,8 @@ class Planner:
 
     def add_tts(self, split: str, source: str, text: str, spec: S.VoiceSpec, aug: A.AugmentSpec,
                 pad: tuple[float, float]) -> None:
-        job = Job(split, source, text, spec.speaker, "", voice=spec.to_dict(), aug=aug.to_dict(), pad=pad)
+        job = Job(split, source, text, spec.speaker, "", voice=spec.to_dict(), aug=aug.to_dict(), pad=pad,
+                  trim_db=self.cfg.corpus.trim_db)
         key = clip_key(job.key_payload())
         job.out = str(self.out / "clips" / split / key[:2] / f"{key}.wav")
         self.jobs.append(job)
@@ -350,7 +358,7 @@ def _run_job(job: Job) -> tuple[str, float | None, str | None]:
     try:
         if job.voice is not None:
             spec = S.VoiceSpec(**job.voice)
-            wav = S.synthesize(spec, job.text, pad_s=job.pad, tmpdir=_TMP)
+            wav = S.synthesize(spec, job.text, pad_s=job.pad, tmpdir=_TMP, trim_db=job.trim_db)
         else:
             wav = A.load_audio_16k(job.src)
         spec_aug = A.AugmentSpec(**job.aug) if job.aug else A.CLEAN

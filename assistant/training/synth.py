@@ -324,8 +324,10 @@ def trim_silence(wav: np.ndarray, threshold_db: float = -40.0, frame: int = 160)
     return wav[max(0, loud[0] - 1) * frame: min(len(wav), (loud[-1] + 2) * frame)]
 
 
-def synthesize(spec: VoiceSpec, text: str, *, pad_s: tuple[float, float] = (0.1, 0.1), tmpdir: str | None = None) -> np.ndarray:
-    """Speak `text` with `spec`: float32 mono 16 kHz, peak-normalized to -3 dBFS, silence trimmed, padded."""
+def synthesize(spec: VoiceSpec, text: str, *, pad_s: tuple[float, float] = (0.1, 0.1), tmpdir: str | None = None,
+               trim_db: float = -40.0) -> np.ndarray:
+    """Speak `text` with `spec`: float32 mono 16 kHz, silence quieter than `trim_db` (relative to the
+    loudest 10 ms) trimmed from both ends, peak-normalized to 0.7, `pad_s` seconds of silence added."""
     if not text.strip():
         raise SynthesisError("empty text")
     if tmpdir is None:
@@ -333,7 +335,7 @@ def synthesize(spec: VoiceSpec, text: str, *, pad_s: tuple[float, float] = (0.1,
             wav = _synth_raw(spec, text, td)
     else:
         wav = _synth_raw(spec, text, tmpdir)
-    wav = trim_silence(wav)
+    wav = trim_silence(wav, threshold_db=trim_db)
     peak = float(np.max(np.abs(wav))) if len(wav) else 0.0
     if peak < 1e-4:
         raise SynthesisError("engine produced silence")
