@@ -61,7 +61,7 @@ GENRES: tuple[str, ...] = (
     "pop", "rock", "jazz", "blues", "hip hop", "rap", "country", "classical", "metal", "heavy metal", "punk",
     "reggae", "reggaeton", "soul", "funk", "disco", "electronic", "electronica", "edm", "house", "techno",
     "trance", "dubstep", "drum and bass", "folk", "indie", "indie rock", "indie pop", "alternative",
-    "alternative rock", "r and b", "rnb", "latin", "k pop", "kpop", "j pop", "gospel", "opera", "grunge", "ska",
+    "alternative rock", "r and b", "r n b", "rnb", "randb", "latin", "k pop", "kpop", "j pop", "gospel", "opera", "grunge", "ska",
     "bluegrass", "swing", "salsa", "samba", "bossa nova", "tango", "flamenco", "emo", "hardcore", "garage",
     "trap", "drill", "grime", "afrobeat", "afrobeats", "dancehall", "synthpop", "synth pop", "new wave",
     "motown", "doo wop", "rockabilly", "rock and roll", "punk rock", "pop punk", "hard rock", "soft rock",
@@ -105,7 +105,10 @@ NON_MUSIC_OBJECTS: tuple[str, ...] = (
     "book", "books", "chapter", "novel", "game", "games", "chess", "poker", "trivia", "quiz", "radio",
     "station", "stations", "fm", "news", "video", "videos", "movie", "movies", "film", "films", "show",
     "tv", "television", "lecture", "sermon", "story", "stories", "bedtime story", "ted talk", "audio drama",
-    "volume", "light", "lights", "lamp", "alarm", "timer", "reminder", "weather", "sports", "match",
+    "volume", "light", "lights", "lamp", "alarm", "alarms", "timer", "reminder", "weather", "sports", "match",
+    "message", "messages", "voicemail", "email", "emails", "recording", "meeting", "calendar", "recipe",
+    "joke", "jokes", "riddle", "sentence", "instruction", "utterance", "list", "lists", "screen", "vacuum",
+    "cleanup", "cleaning", "lighting", "monopoly", "scrabble", "sudoku", "crossword",
     "cricket", "football", "soccer", "basketball", "baseball", "hockey", "tennis", "golf",
 )
 

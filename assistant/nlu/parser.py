@@ -61,7 +61,7 @@ _WHILE = r"(?: for (?:a|one) (?:second|sec|minute|moment|bit|while))?"
 CONTROL_RULES: tuple[tuple[str, str, float], ...] = (
     ("pause", rf"(?:pause{_OBJ}|hold on|hold it|hold the music|wait|wait a (?:second|minute|moment)|one (?:second|moment)|mute{_OBJ}|take a break){_WHILE}", 0.95),
     ("resume", rf"(?:resume{_OBJ}|resume playing|continue{_OBJ}|continue playing|unpause{_OBJ}|un pause{_OBJ}|unmute{_OBJ}|keep (?:playing|going)|carry on|go on|play|play it|play again|play it again|start again|restart{_OBJ}|start (?:the music|playing) again|turn (?:it|the music) back on|back on)", 0.9),
-    ("stop", rf"(?:stop{_OBJ}|stop (?:talking|now|please|it now)|(?:please )?stop|shut up|shut it off|shut (?:it|that) up|be quiet|quiet|silence|enough|that's enough|thats enough|cancel|cancel (?:that|it|this)|end{_OBJ}|turn{_OBJ} off|turn off{_OBJ}|switch{_OBJ} off|switch off{_OBJ}|kill the music|no more music|hold on stop|never ?mind|quit|exit|halt)", 0.95),
+    ("stop", rf"(?:(?:(?:that's|that is|that will be|that would be|that'll be|it's|it is) (?:all|enough)|enough|okay|ok|please|just)? ?(?:just )?(?:stop|cancel|quit|shut (?:down|off|up))(?: it| that| this| now| please| everything)*|(?:that's|that is|that will be|that would be|that'll be) (?:all|enough)|(?:i'll |i will |i would )?talk to you later(?: on)?|goodbye|bye|stop{_OBJ}|stop (?:talking|now|please|it now)|(?:please )?stop|shut up|shut it off|shut (?:it|that) up|be quiet|quiet|silence|enough|that's enough|thats enough|cancel|cancel (?:that|it|this)|end{_OBJ}|turn{_OBJ} off|turn off{_OBJ}|switch{_OBJ} off|switch off{_OBJ}|kill the music|no more music|hold on stop|never ?mind|quit|exit|halt)", 0.95),
     ("next", r"(?:next|skip|skip (?:it|this|that|this song|this track|this one|the song|the track|ahead|forward|to the next(?: one| song| track)?)|(?:the )?next (?:song|track|one|tune|please)|(?:play|go to|give me|jump to|move to|move on to|on to|skip to|go on to|go) (?:the )?next(?: (?:song|track|one|tune))?|another (?:song|one|track|tune)|something else|play something else|change (?:the |this )?(?:song|track|music|tune)|(?:a )?different (?:song|track|one)|move on|forward|fast forward)", 0.95),
     ("previous", r"(?:previous|back|go back|previous (?:song|track|one)|(?:the )?previous (?:song|track|one)|(?:play|go to|go back to|back to|jump to|return to) (?:the )?(?:previous|last|prior) (?:song|track|one)|(?:play )?(?:the )?last (?:song|track|one) again|the one before|(?:play )?the song before|rewind|replay the (?:last|previous) (?:song|track|one)|go back (?:a|one) (?:song|track)|back (?:a|one) (?:song|track))", 0.9),
 )
@@ -88,9 +88,12 @@ DISLIKE_PATTERNS: tuple[tuple[str, float], ...] = (
 )
 LIKE_PATTERNS: tuple[tuple[str, float], ...] = (
     (rf"\bi (?:really |just |so |do |absolutely |totally )?(?:like|love|enjoy|dig|adore){_FEEDBACK_OBJ}(?P<rest>(?: .*)?)$", 0.85),
-    (rf"\blike (?:this|it)\b|\bthumbs up\b|\blove (?:it|this)\b|\bloving (?:it|this)\b|\bi'm loving (?:this|it)\b", 0.9),
-    (rf"\b{_GOOD} (?:song|track|tune|music|choice|pick)\b|\b(?:this|that|it|the song)(?: song| track)? (?:is|s|was) {_GOOD}\b", 0.88),
-    (r"\b(?:save|add|put|keep) (?:this|it|that|the song|this song|this track|the track|the current song|the current track)(?: song| track)? (?:to|in|into|on) (?:my )?(?:favorites|favourites|liked(?: songs)?|likes|library|loved(?: songs)?|collection|favorite songs|favourite songs|saved songs)\b", 0.92),
+    (rf"^(?:i )?(?:like|love) (?:this|it|that)(?: song| track| one| tune)?$|\bthumbs up\b|^(?:i )?(?:love|loving) (?:it|this)$|\bi'm loving (?:this|it)\b", 0.9),
+    (rf"\b{_GOOD} (?:song|track|tune|music|choice|pick)\b|\b(?:this|that|the|current) (?:song|track|tune|music)(?: is| s| was)(?: (?:so|very|too|really|just))? (?:{_GOOD[3:-1]}|my favou?rite|(?:very )?(?:melodious|relaxing|beautiful)|(?:one of )?(?:the best|my favou?rites?))\b", 0.88),
+    (r"\b(?:this|that) is my favou?rite(?: song| track| tune)?\b|\bmy favou?rite (?:song|singer|band|artist|music band|group) is\b|\bsuper song\b|\bremember this (?:song|music|track)\b", 0.85),
+    (r"\b(?:rate|give)\b.*\b(?:four|five) stars?\b|\b(?:love|loving) me some\b", 0.8),
+    (r"\b(?:save|add|put|keep) (?:this|it|that|the song|this song|that song|this track|the track|the current song|the current track|this music)(?: song| track)? (?:to|in|into|on|for) (?:my |the )?(?:[a-z]+ )*(?:favorites|favourites|liked(?: songs)?|likes|library|loved(?: songs)?|collection|favorite songs|favourite songs|saved songs|playlist|music|list|catalogue|catalog)\b", 0.92),
+    (r"\bmake (?:this|that|it)(?: song)? (?:my|a) favou?rite\b", 0.9),
     (r"\b(?:favorite|favourite|heart|star|save) (?:this|it|that)(?: song| track| one)?\b|\badd (?:this|it) to my (?:favorites|favourites)\b|\bgive (?:it|this) a like\b", 0.9),
 )
 
@@ -107,43 +110,57 @@ WHAT_IS_PLAYING = (
     r"|(?:tell|show) me (?:the )?(?:name|title|artist|singer) of (?:this|that|the)"
     r"|which (?:song|track) is (?:this|that|playing)"
     r"|identify (?:this|the) (?:song|track|tune)"
-    r"|(?:currently|now) playing)\b"
+    r"|(?:currently|now) playing"
+    r"|who sung (?:this|that|it)|who's playing (?:this|that)|identify (?:the |this )?(?:song|music|track)"
+    r"|what (?:music|song|track) is (?:it|this|that|being played|on|playing)"
+    r"|name of the (?:music|song|track|tune)(?: playing| that is playing| on)?"
+    r"|(?:who|what|which|when|where)\b[a-z' ]*\b(?:this|that|the current|current|currently) (?:song|music|track|tune|album|artist|singer|band)"
+    r"|(?:who|what|which)\b[a-z' ]*\b(?:song|music|track) (?:is )?(?:playing|on)(?: now| right now)?"
+    r"|whose (?:song|music|track|voice) is (?:this|that|it|playing)|(?:this|that|the) (?:song|track)\b[a-z' ]*\b(?:whom|which artist|which singer|which band)"
+    r"|what (?:song|track) (?:is )?this is)\b"
 )
 
+_VOLUME_NOUN = r"(?:volume|sound|audio|speakers?|music player|media volume|the music|your voice|voice)"
 VOLUME_UP = (
-    r"\b(?:louder|volume up|turn (?:it|this|that|the volume|volume|the music|music|the sound|the audio) up|turn up(?: the)? (?:volume|music|sound|audio)|turn it up"
+    r"\b(?:louder|volume up|audio up|sound up|turn (?:it|this|that|the volume|volume|the music|music|the sound|the audio) up|turn up(?: the)? (?:volume|music|sound|audio)|turn it up"
     r"|(?:increase|raise|boost|pump up|crank up|up|higher|bump up|amp up) (?:the )?(?:volume|sound|music|audio)"
     r"|(?:increase|raise|boost|bump|crank) (?:it|this)(?: up)?|crank it|more volume|max volume|full volume"
-    r"|(?:can't|cant|cannot|can not|couldn't) hear|too (?:quiet|soft|low)|not loud enough|make it loud)\b"
+    r"|(?:can't|cant|cannot|can not|couldn't|barely|hardly) hear|too (?:quiet|soft|low)|not loud enough|make it loud|speak (?:up|loud|louder)"
+    rf"|{_VOLUME_NOUN}\b.*\b(?:higher|high|louder|up|increase|increased|raised?|max(?:imum)?|loudest|boost(?:ed)?)"
+    rf"|(?:raise|increase|boost|maximize|max|pump|higher|turn up)\b.*\b{_VOLUME_NOUN})\b"
 )
 VOLUME_DOWN = (
     r"\b(?:quieter|softer|less loud|volume down|lower (?:the )?(?:volume|music|sound|audio|it)|turn (?:it|this|that|the volume|volume|the music|music|the sound|the audio) down"
-    r"|turn down(?: the)? (?:volume|music|sound|audio)|turn it down|(?:decrease|reduce|drop|lessen|down) (?:the )?(?:volume|sound|music|audio)"
-    r"|(?:decrease|reduce) it|too loud|not so loud|less volume|make it quiet(?:er)?|keep it down)\b"
+    r"|turn down(?: the)? (?:volume|music|sound|audio|speakers?)|turn it down|(?:decrease|reduce|drop|lessen|down) (?:the )?(?:volume|sound|music|audio)"
+    r"|(?:decrease|reduce) it|too loud|not so loud|less volume|make it quiet(?:er)?|keep it down"
+    rf"|{_VOLUME_NOUN}\b.*\b(?:lower|low|down|decrease|decreased|reduced?|quieter|softer|less|minimum|too high)"
+    rf"|(?:lower|decrease|reduce|lessen|low|slow down|soften|minimize|turn down)\b.*\b{_VOLUME_NOUN})\b"
 )
 
 RECOMMEND_TRIGGERS = (
     r"\b(?:recommend(?:ation|ations)?|suggest(?:ion|ions)?|surprise me"
     r"|what (?:should|shall|could|can) (?:i|we) (?:listen to|play|hear|put on)"
-    r"|(?:anything|something) (?:good|new|nice|fresh|interesting)(?: to listen to| to hear| to play)?"
+    r"|(?:anything|something) (?:good|new|nice|fresh|interesting) to (?:listen to|hear|play)"
     r"|(?:i'm|im|i am|we're|we are) in (?:the|a) mood for|in the mood for"
-    r"|(?:find|pick|choose|get|show) (?:me|us) (?:some|a|an|something)?"
+    r"|(?:find|pick|choose|get|show) (?:me|us) (?:some |a |an |something )?(?=(?:[a-z' ]* )?(?:music|songs?|tracks?|tunes?|albums?|artists?|bands?|playlists?)\b)"
     r"|(?:got|have|know) any (?:good )?(?:songs?|music|tunes)|any (?:good )?(?:songs?|music|tunes) (?:for|to)"
     r"|something (?:to|for) (?:listen|dance|relax|study|sleep|work|run|the|my|a|me|us)"
-    r"|i need (?:some|a|an|something)"
+    r"|i need (?:some |a |an |something )(?=(?:[a-z' ]* )?(?:music|songs?|tracks?|tunes?|to listen)\b)"
     r"|(?:give|play) me (?:some )?(?:ideas|options)"
     r"|what do you (?:recommend|suggest|think i'd like|think i would like))"
 )
 FEELING = r"^(?:i(?:'m| am|m)|i feel|i'm feeling|im feeling|i am feeling|feeling|i feel like|it's|its|it is) (?:so |really |very |a bit |a little |kind of |kinda |quite |pretty |super |too )?(?P<rest>.+)$"
 
 PLAY_VERBS = (
-    "play", "put on", "put", "queue", "queue up", "add", "listen to", "listen", "hear", "start", "start playing",
-    "spin", "blast", "crank", "throw on", "bring on", "turn on", "switch on", "give me", "give us", "drop",
+    "play", "put on", "queue", "queue up", "listen to", "listen", "hear", "start", "start playing",
+    "spin", "blast", "crank", "throw on", "bring on", "turn on", "switch on", "give me", "give us",
     "let's hear", "lets hear", "let me hear", "i want", "i need", "i'd love", "how about", "what about",
-    "play me", "play us", "turn up", "bump", "find", "search for", "search", "look up", "i wanna hear",
-    "want to hear", "wanna hear", "would like to hear", "need to hear", "put some", "shuffle",
+    "play me", "play us", "turn up", "i wanna hear", "want to hear", "wanna hear", "would like to hear",
+    "need to hear", "put some", "shuffle", "run", "initiate", "pull up", "launch", "select", "time to hear",
+    "time for", "i'm in the mood to hear", "hear me some", "let me listen to", "let's listen to",
 )
-_PLAY_RE = re.compile(rf"^(?:use (?:the service )?(?P<svc>{_alt(L.SERVICES)}) (?:to|and|for) )?(?P<verb>{_alt(PLAY_VERBS)})\b ?(?P<rest>.*)$")
+# "open spotify and play ...", "google find and play ...": a play verb after a short lead-in.
+_PLAY_RE = re.compile(rf"^(?:use (?:the service )?(?P<svc>{_alt(L.SERVICES)}) (?:to|and|for) |(?:[a-z']+ ){{1,4}}(?:and|to|then) (?=play\b))?(?P<verb>{_alt(PLAY_VERBS)})\b ?(?P<rest>.*)$")
 
 _SERVICE_RE = re.compile(rf"(?:\b(?:on|using|with|via|from|in|off of|off|through|over|at) (?:the )?(?:service |app )?|\b)(?P<v>{_alt(L.SERVICES)})\b(?: (?:service|app|music))?")
 _PLAYLIST_RES = (
@@ -173,12 +190,24 @@ _MUSIC_WORD_RE = re.compile(r"\b(?:music|songs?|tracks?|tunes?|albums?|playlists
 _MOOD_RE = re.compile(rf"\b(?P<v>{_alt(L.MOOD_WORDS)})\b")
 _ITEM_RE = re.compile(rf"\b(?P<v>{_alt(L.MUSIC_ITEMS)})\b")
 _NON_MUSIC_RE = re.compile(rf"\b(?:{_alt(L.NON_MUSIC_OBJECTS)})\b")
+# Objects of "hear"/"play" that are the conversation or a game, not music.
+_NOT_A_REQUEST_RE = re.compile(r"\b(?:said|say|says|spoke|spoken|told|with me|with us|against me)\b|^(?:it |that )?again$")
 _NON_MUSIC_ONLY_RE = re.compile(rf"^(?:(?:the|my|a|some) )?(?:{_alt(L.NON_MUSIC_OBJECTS)})$")
-_LEADING = re.compile(rf"^(?:(?:{_alt(L.LEADING_FILLERS + L.REQUEST_OPENERS)})\b ?)+")
+# "i'd like you (to) stop": a request addressed to the assistant.
+YOU_OPENERS = ("i'd like you to", "i would like you to", "i want you to", "i'd like you", "i would like you",
+               "i want you", "i like you to", "i like you", "i need you to", "will you", "would you", "could you",
+               "can you", "please will you", "please could you", "please can you", "please would you")
+_LEADING = re.compile(rf"^(?:(?:{_alt(L.LEADING_FILLERS + L.REQUEST_OPENERS + YOU_OPENERS)})\b ?)+")
 _AFTER_VERB = re.compile(r"^(?:(?:please|for me|for us|now|then|again) )+")
 _TRAILING = re.compile(rf"(?: (?:{_alt(L.TRAILING_FILLERS)}))+$")
 _CONTENT_FILLERS = frozenset(L.CONTENT_FILLERS)
 RESOLVED_KINDS = ("artist", "album", "track")  # cued spans of these kinds are looked up in the catalog
+_CLAUSE_BREAKS = frozenset({"can", "could", "would", "will", "please", "because", "so", "which", "when", "if",
+                            "should", "he's", "she's", "it's", "i'm"})
+_CLAUSE_STARTS = frozenset({"that", "which", "who", "is", "are", "was", "were", "be", "when", "where", "what",
+                            "how", "why", "it", "this", "these", "those", "your", "our", "his", "her", "their",
+                            "you", "i", "we", "they", "he", "she", "do", "does", "did", "information", "detail",
+                            "details", "name", "based"})
 _CUE_WORDS = frozenset({"by", "from", "of", "on", "off", "in", "about", "called", "named", "titled", "to", "and", "with"})
 
 
@@ -187,6 +216,7 @@ WEAK_VERB_ENTITY_MIN = 0.9  # "i want X" is a play request when X is this close 
 ALTERNATIVES = 4  # runner-up catalog names kept per span for the recommender
 ALTERNATIVE_MARGIN = 0.1  # runners-up may score this much below the acceptance threshold
 ARTIST_AGREES_BONUS = 0.08  # a title by the artist already named gains this much
+BARE_NAME_MIN = 0.95  # a verbless utterance is a play request only if it names this closely
 BARE_MAX_WORDS = 8  # a verbless utterance longer than this is not a bare name or mood
 UNRESOLVED_MAX_WORDS = 6  # a longer unknown span is not taken as a name  # the whole content is taken as one catalog name at this similarity
 _ARTICLES = frozenset({"a", "an", "the", "some", "by", "from", "of", "on", "to", "and"})
@@ -284,8 +314,10 @@ class IntentParser:
                 m = pattern.search(s)
                 if m:
                     rest = (m.groupdict().get("rest") or "").strip()
-                    if intent == "like" and rest and re.match(r"^(?:to|listening|hearing)\b", rest):
-                        return None  # "i like to listen to jazz": a request, not feedback
+                    if intent == "like" and rest and re.match(r"^(?:to|listening|hearing|you|it if|red|blue|green)\b", rest):
+                        return None  # "i like to listen to jazz", "i like you to ...": not feedback
+                    if intent == "like" and rest and not (self._has_music_word(rest) or self._names_entity(rest)):
+                        return None  # "i like red colour for my home": not about music
                     return self._content(rest).result(intent, conf, norm)
         return None
 
@@ -299,6 +331,8 @@ class IntentParser:
                 return IntentResult(intent, confidence=conf, text=norm)
         if self._recommend.search(rest):
             return self._recommend_intent(rest, norm)
+        if _NOT_A_REQUEST_RE.search(rest):
+            return IntentResult("none", confidence=0.7, text=norm)  # "i'd like to hear what you said again"
         c = self._content(rest)
         if _NON_MUSIC_RE.search(rest) and not self._looks_musical(rest) and not any(
                 e.score >= self.options.bare_entity_min_score and not _NON_MUSIC_ONLY_RE.match(e.heard)
@@ -308,13 +342,14 @@ class IntentParser:
             c.add("service", m.group("svc"), m.group("svc"))
         if m.group("verb") in STRONG_PLAY_VERBS:
             return c.result("play", 0.9, norm)
-        # A weak verb ("i want", "give me", "find") needs music words or a close catalog name.
+        # A weak verb ("i want", "give me", "run") needs music words or a whole catalog name of 2+ words.
         if self._has_music_word(rest):
             return c.result("play", 0.8, norm)
-        close = [e.score for e in c.entities if e.how != "phonetic" and e.score >= WEAK_VERB_ENTITY_MIN]
+        close = [e.score for e in c.entities if e.how != "phonetic" and e.score >= WEAK_VERB_ENTITY_MIN
+                 and (e.kind == "artist" or len(e.heard.split()) >= 2) and not c.query]
         if close:
             return c.result("play", 0.7 * max(close), norm)
-        return None  # "i want pizza", "find my phone": not a music request
+        return None  # "i want pizza", "give me the time": not a music request
 
     def _recommend_intent(self, s: str, norm: str) -> IntentResult | None:
         m = self._recommend.search(s)
@@ -332,13 +367,16 @@ class IntentParser:
         words = s.split()
         if len(words) > BARE_MAX_WORDS or _NON_MUSIC_RE.search(s):
             return None
-        c = self._content(s, threshold=self.options.bare_entity_min_score)
+        c = self._content(s, threshold=self.options.bare_entity_min_score, fallback=False)
         leftover = [w for w in c.query.split() if w not in _CONTENT_FILLERS]
-        best = max((e.score for e in c.entities), default=0.0)
-        if best >= self.options.bare_entity_min_score and not leftover:
-            return c.result("play", 0.6 * best, norm)
-        descriptive = {"mood", "genre", "year", "sort"} & set(c.slots)
-        if descriptive and not leftover and (len(words) <= 4 or self._has_music_word(s)):
+        # A bare name plays only if it is unmistakable: an artist, or a title of three words or more
+        # ("alarms", "whatever" and "good food" are song titles too).
+        sure = [e.score for e in c.entities if e.score >= BARE_NAME_MIN and e.heard == _trim(s, _ARTICLES)
+                and (e.kind == "artist" or len(e.heard.split()) >= 3)]
+        if sure and not leftover:
+            return c.result("play", 0.6 * max(sure), norm)
+        # "sad songs", "some jazz", "something relaxing": a mood or genre, and nothing else.
+        if {"mood", "genre"} & set(c.slots) and not leftover and (len(words) <= 3 or _MUSIC_WORD_RE.search(s)):
             return c.result("recommend", 0.6, norm)
         if c.about and _MUSIC_WORD_RE.match(s):  # "songs about summer love"
             return c.result("recommend", 0.7, norm)
@@ -350,11 +388,18 @@ class IntentParser:
 
     @staticmethod
     def _looks_musical(s: str) -> bool:
-        """A non-music object word, but the request is still for music ("play the album radio")."""
+        """A non-music object word, but the request is still for music ("play the song games by disturbed")."""
         return bool(re.search(r"\b(?:songs?|music|album|tracks?|playlist)\b", s)) and not re.search(
-            r"\b(?:podcasts?|audio ?books?|episodes?|games?|radio|station|chess|news)\b", s)
+            r"\b(?:podcasts?|audio ?books?|episodes?|radio|station|news)\b", s)
 
-    def _content(self, text: str, threshold: float | None = None) -> "_Content":
+    def _names_entity(self, s: str) -> bool:
+        """True when the text closely names a catalog artist or title."""
+        if self.gazetteer is None:
+            return False
+        return any(h.score >= self.options.bare_entity_min_score
+                   for kind in ("artist", "track") for h in self.gazetteer.match(s, kind, limit=1))
+
+    def _content(self, text: str, threshold: float | None = None, fallback: bool = True) -> "_Content":
         """Slots from the content of a request ("something sad by adele on spotify")."""
         c = _Content(" " + " ".join(text.split()) + " ")
         whole = _trim(c.rest, _ARTICLES)
@@ -393,9 +438,9 @@ class IntentParser:
             c.cut(m)
         first(_TRACK_RES, "track", lambda v: not self._descriptive_only(v))
         first(_ARTIST_RES, "artist", lambda v: not self._descriptive_only(v) and not _ITEM_RE.fullmatch(v))
-        self._untyped(c, threshold or self.options.content_entity_min_score)
-        for kind, pattern in (("sort", _SORT_RE), ("mood", _MOOD_RE), ("genre", self._genre_re),
-                              ("music_item", _ITEM_RE)):
+        self._untyped(c, threshold or self.options.content_entity_min_score, fallback)
+        for kind, pattern in (("genre", self._genre_re), ("sort", _SORT_RE), ("mood", _MOOD_RE),
+                              ("music_item", _ITEM_RE)):  # genre first: "soft rock", "classic rock"
             m = pattern.search(c.rest)
             if m:
                 c.take(kind, m, L.MOOD_WORDS[m.group("v")] if kind == "mood" else None)
@@ -416,7 +461,7 @@ class IntentParser:
         rest = _YEAR_RE.sub(" ", rest)
         return all(w in _CONTENT_FILLERS or w in _CUE_WORDS for w in rest.split())
 
-    def _untyped(self, c: "_Content", threshold: float) -> None:
+    def _untyped(self, c: "_Content", threshold: float, fallback: bool = True) -> None:
         """Resolve the uncued pieces of the content against the catalog."""
         for piece in [p.strip() for p in c.rest.split("|")]:
             span = _trim(piece, _CONTENT_FILLERS | _CUE_WORDS)
@@ -434,7 +479,7 @@ class IntentParser:
                 c.add(best.kind, best.name, span, best, alts)
                 c.rest = c.rest.replace(span, BARRIER, 1)
                 continue
-            if descriptive:
+            if descriptive or not fallback:
                 continue
             # Not in the catalog and not a mood/genre: the fallback kind, minus descriptive words.
             core = self._strip_descriptive(lightly)
@@ -445,14 +490,20 @@ class IntentParser:
                 c.rest = c.rest.replace(core, BARRIER, 1)
 
     def _strip_descriptive(self, span: str) -> str:
-        """A span without leading moods, genres, sorts and items ("sad adele songs" -> "adele songs")."""
+        """The name-like part of an unknown span: leading moods, genres, sorts and items dropped
+        ("sad adele songs" -> "adele songs"), cut at the first clause word ("micheal jackson can
+        you save ..." -> "micheal jackson"); "" when it starts like a clause ("that is playing")."""
         text = span
         for pattern in (_MOOD_RE, self._genre_re, _SORT_RE, _ITEM_RE):
             m = pattern.match(text)
             while m:
                 text = text[m.end():].strip()
                 m = pattern.match(text)
-        return _trim(text, _EDGE_FILLERS)
+        words = _trim(text, _EDGE_FILLERS).split()
+        if words and words[0] in _CLAUSE_STARTS:
+            return ""
+        cut = next((i for i, w in enumerate(words) if w in _CLAUSE_BREAKS), len(words))
+        return _trim(" ".join(words[:cut]), _EDGE_FILLERS)
 
     def _best_entity(self, span: str, c: "_Content", strict: bool,
                      threshold: float) -> tuple[EntityMatch | None, list[EntityMatch]]:
