@@ -178,7 +178,8 @@ _TRACK_RES = (
 _ARTIST_RES = (
     re.compile(r"\b(?:by|from|of) (?:the )?(?:artist|band|singer|group|rapper|composer|dj) (?P<v>[a-z'][a-z' ]*?)(?= \||$| on | in | off | from )"),
     re.compile(r"\b(?:the )?(?:artist|band|singer|group|rapper|composer) (?:called |named )?(?P<v>[a-z'][a-z' ]*?)(?= \||$| on | in | off | from )"),
-    re.compile(r"\b(?:by|from|off) (?P<v>[a-z'][a-z' ]*?)(?= \||$| on | in | off )"),
+    re.compile(r"\bby (?P<v>[a-z'][a-z' ]*?)(?= \||$| on | in | off | from )"),
+    re.compile(r"\b(?:from|off) (?P<v>[a-z'][a-z' ]*?)(?= \||$| on | in | off | by )"),
     re.compile(r"\b(?:songs?|music|tracks?|hits?|albums?|stuff|some|any|anything|something|records?|tunes?) of (?P<v>[a-z'][a-z' ]*?)(?= \||$| on | in | off )"),
     re.compile(r"(?:^ ?|\| )(?P<v>[a-z][a-z ]*?)'s (?=(?:[a-z]+ )*(?:songs?|music|album|albums|tracks?|hits?|records?|latest|newest|new|best|greatest|top|stuff|tunes?|single|ep)\b)"),
 )
@@ -191,7 +192,10 @@ _MOOD_RE = re.compile(rf"\b(?P<v>{_alt(L.MOOD_WORDS)})\b")
 _ITEM_RE = re.compile(rf"\b(?P<v>{_alt(L.MUSIC_ITEMS)})\b")
 _NON_MUSIC_RE = re.compile(rf"\b(?:{_alt(L.NON_MUSIC_OBJECTS)})\b")
 # Objects of "hear"/"play" that are the conversation or a game, not music.
-_NOT_A_REQUEST_RE = re.compile(r"\b(?:said|say|says|spoke|spoken|told|with me|with us|against me)\b|^(?:it |that )?again$")
+_NOT_A_REQUEST_RE = re.compile(
+    r"\b(?:what (?:you|i|we|he|she) (?:have |had |just |'ve )*(?:said|say|told|spoke)|(?:you|i|we) (?:have |just |'ve )*(?:said|spoke)"
+    r"|(?:that|the|last) (?:sentence|utterance|instruction)|said again|spoke(?:n)? again|with me|with us|against me)\b"
+    r"|^(?:it |that )?again$")
 _NON_MUSIC_ONLY_RE = re.compile(rf"^(?:(?:the|my|a|some) )?(?:{_alt(L.NON_MUSIC_OBJECTS)})$")
 # "i'd like you (to) stop": a request addressed to the assistant.
 YOU_OPENERS = ("i'd like you to", "i would like you to", "i want you to", "i'd like you", "i would like you",
@@ -513,8 +517,8 @@ class IntentParser:
         if self.gazetteer is None:
             return None, []
         artist_ids = next((set(e.song_ids) for e in c.entities if e.kind == "artist"), None)
-        if strict and artist_ids is None:
-            return None, []  # a mood/genre word with no artist named is never a title
+        if strict and artist_ids is None and len(span.split()) < 2:
+            return None, []  # a lone mood/genre word with no artist named is never a title
         ranked: list[tuple[float, EntityMatch]] = []  # (score with the artist agreement, match)
         for kind in ("track", "artist", "album"):
             if kind in c.slots:
@@ -529,8 +533,9 @@ class IntentParser:
         if not ranked or ranked[0][0] < threshold:
             return None, hits[:ALTERNATIVES]
         best = hits[0]
-        if strict and not (best.kind == "track" and artist_ids and artist_ids & set(best.song_ids)
-                           and best.score >= 0.99):
+        exact_name = best.score >= 0.99 and len(span.split()) >= 2  # "one dance" is a title, "happy" a mood
+        if strict and not exact_name and not (best.kind == "track" and artist_ids
+                                              and artist_ids & set(best.song_ids) and best.score >= 0.99):
             return None, []
         return best, hits[1: ALTERNATIVES + 1]
 

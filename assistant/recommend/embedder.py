@@ -109,6 +109,11 @@ class Embedder:
                                convert_to_numpy=True, show_progress_bar=progress)
         return np.ascontiguousarray(vectors, dtype=np.float32)
 
+    def clear_cache(self) -> None:
+        """Forget remembered request texts (benchmarks measure cold requests)."""
+        with self._lock:
+            self._cache.clear()
+
     def encode_cached(self, text: str) -> np.ndarray:
         """One request text -> (dimension,), remembered in a small LRU."""
         with self._lock:

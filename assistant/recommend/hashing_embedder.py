@@ -52,3 +52,6 @@ class HashingEmbedder:
 
     def warm(self) -> None:
         pass
+
+    def clear_cache(self) -> None:
+        pass

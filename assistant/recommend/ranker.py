@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from assistant.asr.text import normalize_text
+from assistant.nlu.gazetteer import Gazetteer
 from assistant.nlu.intent import IntentResult
 from assistant.nlu.years import year_range
 from assistant.recommend.arrays import CatalogArrays
@@ -56,6 +57,11 @@ REFERENCE_SONGS = 5  # an artist asked about is represented by their most popula
 ALTERNATIVE_SHARE = 0.8  # runner-up name matches count this much of their score
 ARTIST_ENTITY_SHARE = 0.9  # "play adele": each Adele song scores this much of the name match
 BOTH_NAMED_BONUS = 0.3  # title and artist both match the same song
+LOOSE_MIN_SCORE = 0.45  # the recommender's own search for weakly heard names goes this low...
+LOOSE_SHARE = 0.9  # ...and counts its hits this much
+LOOSE_LIMIT = 8  # names kept per span and kind
+LOOSE_SKIP_ABOVE = 0.9  # spans the parser resolved at least this well need no second search
+NAMED_MIN_SCORE = 0.8  # a song named this clearly is suggested even if just heard or disliked
 WEAK_REFERENCE_SHARE = 0.5  # "next" / "sad songs by X": the referenced songs hint at what to play, weakly
 MAX_REASONS = 4
 SEMANTIC_REASON_MIN = 0.2  # a semantic match is named as a reason above this cosine...
@@ -137,8 +143,9 @@ class Ranker:
     """Scores and picks songs; thread-safe (no mutable state besides caches)."""
 
     def __init__(self, catalog: Catalog, arrays: CatalogArrays, index: VectorIndex, embedder: Embedder | None,
-                 options: RankOptions = RankOptions()):
+                 options: RankOptions = RankOptions(), gazetteer: Gazetteer | None = None):
         self.catalog = catalog
+        self.gazetteer = gazetteer
         self.arrays = arrays
         self.index = index
         self.embedder = embedder
@@ -255,36 +262,67 @@ class Ranker:
 
     # -------------------------------------------------------------- helpers
     def _entity_scores(self, intent: IntentResult) -> dict[int, tuple[float, str]]:
-        """Row -> (score 0..1, reason) for songs the request names."""
+        """Row -> (score, reason) for songs the request names.
+
+        Evidence per song is the best title similarity and the best artist (or
+        album) similarity, from the parser's resolved entities, its runner-ups,
+        and a lenient search of every heard name span the parser could not
+        resolve confidently (a badly misheard name still finds candidates).
+        A song whose title and artist both match scores their mean plus a bonus.
+        """
+        title: dict[int, tuple[float, str]] = {}
+        credit: dict[int, tuple[float, str]] = {}  # artist or album evidence
+
+        def put(table: dict, rows, score: float, reason: str) -> None:
+            for r in rows:
+                if score > table.get(r, (0.0, ""))[0]:
+                    table[r] = (score, reason)
+
+        def add(e, share: float, tentative: bool) -> None:
+            rows = [r for r in (self.catalog.position(s) for s in e.song_ids) if r is not None]
+            exact = e.how == "exact" or normalize_text(e.name) == e.heard
+            heard = "" if exact else f' (heard "{e.heard}", {e.score:.0%} match)'
+            maybe = "maybe " if tentative else ""
+            if e.kind == "track":
+                put(title, rows, e.score * share, f'{maybe}title "{e.name}"{heard}')
+            elif e.kind == "artist":
+                put(credit, rows, e.score * share, f"{maybe}by {e.name}{heard}")
+            elif e.kind == "album":
+                put(credit, rows, e.score * share, f'{maybe}album "{e.name}"{heard}')
+
+        for e in intent.entities:
+            add(e, 1.0, False)
+        for e in intent.alternatives:
+            add(e, ALTERNATIVE_SHARE, True)
+        for e in self._loose_matches(intent):
+            add(e, LOOSE_SHARE, True)
         out: dict[int, tuple[float, str]] = {}
-        named: dict[str, set[int]] = {}
-
-        def put(row: int, score: float, reason: str) -> None:
-            if score > out.get(row, (0.0, ""))[0]:
-                out[row] = (score, reason)
-
-        for share, matches in ((1.0, intent.entities), (ALTERNATIVE_SHARE, intent.alternatives)):
-            for e in matches:
-                rows = [r for r in (self.catalog.position(s) for s in e.song_ids) if r is not None]
-                exact = e.how == "exact" or normalize_text(e.name) == e.heard
-                heard = "" if exact else f' (heard "{e.heard}", {e.score:.0%} match)'
-                if e.kind == "track":
-                    reason, score = f'title "{e.name}"{heard}', e.score
-                elif e.kind == "artist":
-                    reason, score = f"by {e.name}{heard}", e.score * ARTIST_ENTITY_SHARE
-                elif e.kind == "album":
-                    reason, score = f'album "{e.name}"{heard}', e.score * ARTIST_ENTITY_SHARE
-                else:
-                    continue
-                if share == 1.0:
-                    named.setdefault(e.kind, set()).update(rows)
-                for r in rows:
-                    put(r, score * share, reason if share == 1.0 else reason.replace("title", "maybe the title"))
-        both = named.get("track", set()) & (named.get("artist", set()) | named.get("album", set()))
-        for r in both:
-            score, reason = out[r]
-            out[r] = (min(1.0 + BOTH_NAMED_BONUS, score + BOTH_NAMED_BONUS), reason + ", by the artist asked for")
+        for r in set(title) | set(credit):
+            t, t_reason = title.get(r, (0.0, ""))
+            c, c_reason = credit.get(r, (0.0, ""))
+            if t and c:
+                out[r] = ((t + c) / 2 + BOTH_NAMED_BONUS * min(t, c), f"{t_reason}, {c_reason}")
+            elif t:
+                out[r] = (t, t_reason)
+            else:
+                out[r] = (c * ARTIST_ENTITY_SHARE, c_reason)
         return out
+
+    def _loose_matches(self, intent: IntentResult) -> list:
+        """Catalog names near heard spans the parser resolved weakly or not at all."""
+        if self.gazetteer is None:
+            return []
+        sure = {e.heard for e in intent.entities if e.score >= LOOSE_SKIP_ABOVE}
+        spans = [v for k, v in intent.heard.items() if k in ("artist", "track", "album")]
+        if intent.query and intent.intent in ("play", "similar"):
+            spans.append(intent.query)
+        found = []
+        for span in dict.fromkeys(spans):
+            if span in sure:
+                continue
+            for kind in ("track", "artist", "album"):
+                found.extend(self.gazetteer.match(span, kind, limit=LOOSE_LIMIT, min_score=LOOSE_MIN_SCORE))
+        return found
 
     def _reference_rows(self, intent: IntentResult, now_playing: str | None, profile: UserProfile) -> list[int]:
         """Songs "more like this" means: the named ones, else the playing one, else the last heard."""
@@ -307,7 +345,7 @@ class Ranker:
 
     def _exclude(self, rows: np.ndarray, entity: dict, profile: UserProfile, reference: list[int],
                  now_playing: str | None, intent: IntentResult) -> np.ndarray:
-        named = {r for r, (score, _) in entity.items() if score >= 0.5}
+        named = {r for r, (score, _) in entity.items() if score >= NAMED_MIN_SCORE}
         drop: set[int] = set()
         for song_id in profile.disliked:
             r = self.catalog.position(song_id)

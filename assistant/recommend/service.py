@@ -64,7 +64,7 @@ class RecommendService:
         self.arrays = CatalogArrays(self.catalog)
         self.ranker = Ranker(self.catalog, self.arrays, self.index, self.embedder,
                              RankOptions(k=rc.k, candidates=rc.candidates, max_per_artist=rc.max_per_artist,
-                                         exclude_recent=rc.exclude_recent))
+                                         exclude_recent=rc.exclude_recent), gazetteer=self.parser.gazetteer)
         self.store = store if store is not None else PreferenceStore.from_config(config.preferences)
         self._profiles: dict[str, tuple[int, UserProfile]] = {}
         self._lock = threading.Lock()
