@@ -36,7 +36,7 @@ class AudioConfig:
     """Microphone capture."""
 
     device: str = ""  # sounddevice name or index; "" = system default input
-    input_sample_rate_hz: int = 0  # 0 = the device's default rate; resampled to 16 kHz
+    input_sample_rate_hz: int = 0  # 0 = 16 kHz when the device offers it, else its default rate; resampled to 16 kHz
     block_ms: int = 30
     queue_blocks: int = 200  # bounded queue between the PortAudio callback and the pipeline
     reopen_interval_s: float = 2.0  # retry period when no input device is available

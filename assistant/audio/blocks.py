@@ -84,10 +84,8 @@ class BlockQueue:
             if self.closed:
                 return None
             self._ready.clear()
-            if timeout_s is None:
+            async with asyncio.timeout(timeout_s):  # no extra task per block, unlike wait_for
                 await self._ready.wait()
-            else:
-                await asyncio.wait_for(self._ready.wait(), timeout_s)
         return self._items.popleft()
 
     async def __aiter__(self) -> AsyncIterator[np.ndarray]:

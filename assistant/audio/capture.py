@@ -19,6 +19,7 @@ from collections.abc import AsyncIterator, Callable
 
 import numpy as np
 
+from assistant.asr.features import SAMPLE_RATE_HZ
 from assistant.audio.blocks import BlockQueue, InputState, StreamResampler
 from assistant.config import AudioConfig
 from assistant.errors import AssistantError
@@ -91,8 +92,7 @@ class Microphone:
                 pass
 
         try:
-            info = sd.query_devices(device, "input")
-            rate = self.cfg.input_sample_rate_hz or int(info["default_samplerate"])
+            rate = self._rate(sd, device)
             stream = sd.InputStream(device=device, samplerate=rate, channels=1, dtype="float32",
                                     blocksize=rate * self.cfg.block_ms // 1000, latency="low",
                                     callback=callback, finished_callback=finished)
@@ -100,6 +100,16 @@ class Microphone:
         except (sd.PortAudioError, ValueError) as exc:
             raise AssistantError(f"cannot open audio input {self.device_name!r}: {exc}") from None
         return stream, rate
+
+    def _rate(self, sd, device) -> int:
+        """The configured rate; else 16 kHz when the device takes it (no resampling here), else its default."""
+        if self.cfg.input_sample_rate_hz:
+            return self.cfg.input_sample_rate_hz
+        try:
+            sd.check_input_settings(device=device, samplerate=SAMPLE_RATE_HZ, channels=1, dtype="float32")
+            return SAMPLE_RATE_HZ
+        except (sd.PortAudioError, ValueError):
+            return int(sd.query_devices(device, "input")["default_samplerate"])
 
     @staticmethod
     def _close(stream) -> None:

@@ -3,13 +3,14 @@
 Pure logic over samples: no clocks, no threads, positions in stream
 milliseconds. `Endpointer.push(audio)` takes float32 mono 16 kHz blocks of
 any length, cuts them into `frame_ms` frames, classifies each with
-webrtcvad, and returns events:
+webrtcvad (gated by the frame's level over the learned noise floor, see
+NoiseFloor), and returns events:
 
     SpeechStarted(audio, speech_start_ms)  enough voiced audio (`start_trigger_ms`);
                                            `audio` holds the pre-roll and the trigger frames
     SpeechAudio(audio)                     every further frame while the utterance is open
     SpeechEnded(speech_end_ms, reason, accepted)
-        reason "silence"      `hangover_ms` of unvoiced frames after the last voiced one
+        reason "silence"      `hangover_ms` (in whole frames) of unvoiced frames after the last voiced one
                "max_length"   `max_utterance_ms` reached
                "end_of_input" `flush()` (the source ended)
         accepted is False when the speech was shorter than `min_utterance_ms`.
@@ -30,6 +31,12 @@ TRIGGER_RATIO = 0.75  # voiced share of the trigger window that opens an utteran
 # webrtcvad calls the first frames of a stream speech while its noise estimate
 # settles; no utterance starts before this much audio (the frames are still pre-roll).
 WARMUP_MS = 300
+# webrtcvad keeps saying "speech" for up to ~90 ms after speech stops (its own
+# overhang). A frame only counts as voiced when it is also this much louder
+# than the background, so the hangover is counted from the real end of speech.
+GATE_DB = 9.0
+NOISE_ADAPT = 0.05  # per non-speech frame, how far the noise floor moves towards the frame's level
+INITIAL_FLOOR_DB = -60.0  # a quiet room; the floor starts no higher, so speech at the very start still passes
 
 
 @dataclass(frozen=True)
@@ -60,6 +67,24 @@ def _webrtc_vad(aggressiveness: int):
     return webrtcvad.Vad(aggressiveness)
 
 
+class NoiseFloor:
+    """The background level in dB, learned from frames webrtcvad calls non-speech."""
+
+    def __init__(self, gate_db: float = GATE_DB):
+        self.gate_db = gate_db
+        self.floor_db: float | None = None
+
+    def voiced(self, frame: np.ndarray, vad_says_speech: bool) -> bool:
+        level_db = 10.0 * math.log10(float(np.dot(frame, frame)) / max(len(frame), 1) + 1e-10)
+        if self.floor_db is None:
+            self.floor_db = min(level_db, INITIAL_FLOOR_DB)
+        if not vad_says_speech:
+            self.floor_db += NOISE_ADAPT * (level_db - self.floor_db)
+        else:
+            self.floor_db = min(self.floor_db, level_db)
+        return vad_says_speech and level_db > self.floor_db + self.gate_db
+
+
 def to_pcm16(audio: np.ndarray) -> bytes:
     """float32 [-1, 1] -> little-endian int16 bytes (clipped)."""
     return (np.clip(audio, -1.0, 1.0) * 32767.0).astype("<i2").tobytes()
@@ -75,9 +100,10 @@ class Endpointer:
         self.trigger_frames = max(1, math.ceil(cfg.start_trigger_ms / cfg.frame_ms))
         self.trigger_voiced = max(1, math.ceil(TRIGGER_RATIO * self.trigger_frames))
         self.preroll_frames = math.ceil(cfg.preroll_ms / cfg.frame_ms)
-        self.hangover_frames = math.ceil(cfg.hangover_ms / cfg.frame_ms)
+        self.hangover_frames = max(1, round(cfg.hangover_ms / cfg.frame_ms))  # 400 ms of 30 ms frames: 13
         self.max_frames = cfg.max_utterance_ms // cfg.frame_ms
         self.warmup_frames = math.ceil(WARMUP_MS / cfg.frame_ms)
+        self.noise = NoiseFloor()
         self._pending = np.zeros(0, dtype=np.float32)
         self._frames_seen = 0              # frames classified so far (stream clock)
         self._history: deque[tuple[np.ndarray, bool]] = deque(maxlen=self.preroll_frames + self.trigger_frames)
@@ -102,7 +128,7 @@ class Endpointer:
         events: list[EndpointEvent] = []
         for i in range(n_frames):
             frame = buf[i * self.frame_len:(i + 1) * self.frame_len]
-            voiced = bool(self.vad.is_speech(to_pcm16(frame), SAMPLE_RATE_HZ))
+            voiced = self.noise.voiced(frame, bool(self.vad.is_speech(to_pcm16(frame), SAMPLE_RATE_HZ)))
             self._frame(frame, voiced, events)
             self._frames_seen += 1
         return events
