@@ -54,6 +54,14 @@ class CatalogArrays:
                 keys.append(key)
                 genre_rows[key].append(i)
             self.genre_keys.append(tuple(keys))
+        # Songs' genres as a CSR matrix over the genre vocabulary, for vectorized affinity lookups.
+        self.genre_vocab: list[str] = list(genre_rows)
+        vocab_id = {g: j for j, g in enumerate(self.genre_vocab)}
+        lengths = np.fromiter((len(k) for k in self.genre_keys), dtype=np.int64, count=n)
+        self._genre_ptr = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+        self._genre_ids = np.fromiter((vocab_id[g] for k in self.genre_keys for g in k), dtype=np.int64,
+                                      count=int(lengths.sum()))
+        self._vocab_id = vocab_id
         self.popular_order = np.argsort(-self.popularity, kind="stable")
         self._genre_rows = {g: self._by_popularity(np.asarray(r, dtype=np.int64)) for g, r in genre_rows.items()}
         self._mood_top: dict[str, np.ndarray] = {}
@@ -127,6 +135,32 @@ class CatalogArrays:
             return np.empty(0, dtype=np.int64)
         rows = np.unique(np.concatenate(parts))
         return self._by_popularity(rows)[:TOP_ROWS]
+
+    def genre_score(self, weights: dict[str, float], rows: np.ndarray) -> np.ndarray:
+        """Per row, the largest weight among the song's genres (0 when none is weighted).
+
+        `weights` maps normalized genre names to values (negative allowed)."""
+        table = np.zeros(len(self.genre_vocab) + 1, dtype=np.float32)
+        for g, w in weights.items():
+            j = self._vocab_id.get(g)
+            if j is not None:
+                table[j] = w
+        rows = np.asarray(rows, dtype=np.int64)
+        starts, ends = self._genre_ptr[rows], self._genre_ptr[rows + 1]
+        lengths = ends - starts
+        out = np.zeros(len(rows), dtype=np.float32)
+        has = lengths > 0
+        if not has.any():
+            return out
+        s, l = starts[has], lengths[has]
+        offsets = np.concatenate([[0], np.cumsum(l)[:-1]])
+        flat = np.repeat(s - offsets, l) + np.arange(int(l.sum()))
+        values = table[self._genre_ids[flat]]
+        best = np.maximum.reduceat(values, offsets)
+        # A song whose only weighted genres are negative keeps its most negative one.
+        worst = np.minimum.reduceat(values, offsets)
+        out[has] = np.where(best > 0, best, np.where(worst < 0, worst, 0.0))
+        return out
 
     # ----------------------------------------------------------------- years
     def year_rows(self, first: int, last: int) -> np.ndarray:

@@ -150,6 +150,13 @@ class Ranker:
         self.index = index
         self.embedder = embedder
         self.options = options
+        self._mood_vectors: dict[str, np.ndarray] = {}
+
+    def warm(self) -> None:
+        """Embed the mood phrases once (loads the model); requests then never embed a mood."""
+        if self.embedder is not None and not self._mood_vectors:
+            vectors = self.embedder.encode(list(MOOD_PHRASES.values()))
+            self._mood_vectors = dict(zip(MOOD_PHRASES, vectors))
 
     # ------------------------------------------------------------------ API
     def rank(self, intent: IntentResult, profile: UserProfile | None = None, now_playing: str | None = None,
@@ -177,8 +184,8 @@ class Ranker:
         parts = []
         if intent.query and self.embedder is not None:
             parts.append(self.embedder.encode_cached(intent.query))
-        if mood in MOOD_PHRASES and self.embedder is not None:
-            parts.append(self.embedder.encode_cached(MOOD_PHRASES[mood]))
+        if mood in self._mood_vectors:
+            parts.append(self._mood_vectors[mood])
         if reference:
             ref = self.index.vectors(reference).mean(axis=0)
             described = intent.intent != "similar" and bool(parts or {"genre", "year"} & set(slots))
@@ -225,9 +232,7 @@ class Ranker:
             p.add(w.mood, self.arrays.mood_fit(mood, rows),
                   lambda i: f"{mood}: {describe_fit(songs[i], mood)}".rstrip(": "), min_value=0.6)
         if genre:
-            matches = self.arrays.genre_matches(genre)
-            values = np.array([max((matches.get(g, 0.0) for g in self.arrays.genre_keys[r]), default=0.0)
-                               for r in rows])
+            values = self.arrays.genre_score(self.arrays.genre_matches(genre), rows)
             p.add(w.genre, values, lambda i: f"genre {genre}")
         if years:
             yr = self.arrays.years[rows]
@@ -381,8 +386,7 @@ class Ranker:
         if profile.vector is not None:
             out += 0.5 * (vectors @ profile.vector)
         if profile.genres:
-            out += 0.3 * np.array([max((profile.genres.get(g, 0.0) for g in self.arrays.genre_keys[r]), default=0.0)
-                                   for r in rows], dtype=np.float32)
+            out += 0.3 * self.arrays.genre_score(profile.genres, rows)
         if profile.artists:
             out += 0.2 * np.array([profile.artists.get(self.arrays.artist_keys[r], 0.0) for r in rows],
                                   dtype=np.float32)

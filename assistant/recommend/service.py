@@ -43,7 +43,7 @@ from assistant.recommend.embedder import Embedder, make_embedder
 from assistant.recommend.index_store import Manifest, ensure_index
 from assistant.recommend.preferences import EVENT_KINDS, PreferenceStore
 from assistant.recommend.profile import UserProfile, build_profile
-from assistant.recommend.ranker import MOOD_PHRASES, Ranker, RankOptions, Recommendation
+from assistant.recommend.ranker import Ranker, RankOptions, Recommendation
 from assistant.recommend.song import Song
 
 RANKED_INTENTS = frozenset({"play", "recommend", "similar", "next"})
@@ -68,8 +68,7 @@ class RecommendService:
         self.store = store if store is not None else PreferenceStore.from_config(config.preferences)
         self._profiles: dict[str, tuple[int, UserProfile]] = {}
         self._lock = threading.Lock()
-        for phrase in MOOD_PHRASES.values():  # loads the model and caches the mood phrases
-            self.embedder.encode_cached(phrase)
+        self.ranker.warm()  # loads the model and embeds the mood phrases
 
     # ------------------------------------------------------------------ API
     def parse(self, text: str) -> IntentResult:
