@@ -2,8 +2,8 @@
 
 PulseAudio runs privately (tests/pulse.py): a null sink whose monitor is the
 default input, so a command synthesized by espeak-ng and played with paplay
-reaches the daemon through sounddevice exactly as speech would. A WebSocket
-client checks vad.start, partials, the final transcript, the intent and the
+reaches the daemon through sounddevice exactly as speech would, while one
+client floods garbage and another never reads. A WebSocket client checks vad.start, partials, the final transcript, the intent and the
 recommendations; then the sound server is stopped and restarted (the daemon
 reports the microphone unavailable and re-opens it), and SIGTERM must close
 the client with 1001 and exit 0.
@@ -97,6 +97,16 @@ async def wait_ready(url: str, proc: subprocess.Popen, log: Path, timeout_s: flo
     pytest.fail(f"daemon not ready; last status {status}:\n{log.read_text(errors='replace')[-3000:]}")
 
 
+async def flood_garbage(url: str) -> None:
+    """About 1000 bad messages a second until cancelled."""
+    async with connect(url) as ws:
+        while True:
+            for _ in range(50):
+                await ws.send(b"\x00garbage\xff")
+                await ws.send("{not json")
+            await asyncio.sleep(0.1)
+
+
 async def wait_input_state(ws, state: str, timeout_s: float = 30.0) -> dict:
     deadline = time.monotonic() + timeout_s
     while True:
@@ -115,6 +125,11 @@ def test_spoken_command_through_the_virtual_microphone(tmp_path, virtual_mic, mo
         async def main() -> list[dict]:
             ws, status = await wait_ready(f"ws://127.0.0.1:{port}/ws", proc, log)
             assert status["input"]["kind"] == "microphone" and status["input"]["state"] == "open"
+            # while the command is spoken: a client floods garbage, another never reads
+            stuck = socket.create_connection(("127.0.0.1", port))
+            stuck.sendall((f"GET /ws HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                           "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n").encode())
+            flood = asyncio.create_task(flood_garbage(f"ws://127.0.0.1:{port}/ws"))
             await asyncio.sleep(0.5)  # room noise before speaking
             await asyncio.to_thread(virtual_mic.play, wav)
             events = []
@@ -125,6 +140,8 @@ def test_spoken_command_through_the_virtual_microphone(tmp_path, virtual_mic, mo
                 events.append(msg)
                 if msg["type"] == "intent" and msg["name"] == "none":
                     break  # an untrained model's noise parses as "none": no recommendations follow
+            flood.cancel()
+            stuck.close()
             # the recommender itself is reachable: a typed query gets songs
             await ws.send(json.dumps({"type": "query", "id": "typed", "text": COMMAND}))
             while True:

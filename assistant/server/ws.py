@@ -33,7 +33,7 @@ from assistant.server.security import AccessPolicy
 
 log = logging.getLogger(__name__)
 
-CLOSE_TIMEOUT_S = 5.0
+CLOSE_TIMEOUT_S = 2.0  # a client that does not answer the closing handshake is cut off after this
 RATE_ERROR_INTERVAL_S = 1.0
 
 
