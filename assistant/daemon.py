@@ -33,7 +33,7 @@ from assistant.audio.blocks import InputState
 from assistant.audio.capture import Microphone
 from assistant.audio.file_source import FileSource
 from assistant.audio.remote import RemoteSource
-from assistant.config import Config
+from assistant.config import Config, resolve_path
 from assistant.errors import AssistantError
 from assistant.server import protocol as p
 from assistant.server import systemd
@@ -64,14 +64,24 @@ class MusicAdapter:
 
     FEEDBACK_EVENTS = {"like": "liked", "dislike": "disliked", "skip": "skipped", "played": "played"}
 
-    def __init__(self, service):
+    def __init__(self, service, music_folders: tuple[str, ...] = ()):
         self.service = service
+        self.music_folders = [resolve_path(f).resolve() for f in music_folders]
 
     @classmethod
     def load(cls, config: Config) -> "MusicAdapter":
         from assistant.recommend.service import RecommendService  # the embedding model loads here
 
-        return cls(RecommendService(config))
+        return cls(RecommendService(config), config.recommend.music_folders)
+
+    def media_path(self, song_id: str) -> Path | None:
+        song = self.service.song(song_id)
+        if song is None or not song.source or "://" in song.source:
+            return None
+        path = Path(song.source).expanduser().resolve()
+        if not path.is_file() or not any(path.is_relative_to(folder) for folder in self.music_folders):
+            return None
+        return path
 
     def bias_phrases(self) -> list[str]:
         names: set[str] = set()
@@ -84,12 +94,13 @@ class MusicAdapter:
         items = None if rec is None else [self._item(r) for r in rec.items]
         return CommandResult(intent.intent, dict(intent.slots), round(float(intent.confidence), 3), items)
 
-    @staticmethod
-    def _item(ranked) -> dict:
+    def _item(self, ranked) -> dict:
         song = ranked.song
+        playable = self.media_path(song.id) is not None
         return {"id": song.id, "title": song.title, "artist": song.artist, "album": song.album or None,
                 "year": song.year, "genres": list(song.genres), "score": round(float(ranked.score), 4),
-                "reasons": list(ranked.reasons), "playable": bool(song.source), "media_url": None}
+                "reasons": list(ranked.reasons), "playable": playable,
+                "media_url": f"/media/{song.id}" if playable else None}
 
     def feedback(self, user: str, song_id: str, kind: str) -> None:
         self.service.feedback(user, song_id, self.FEEDBACK_EVENTS[kind])
@@ -227,6 +238,10 @@ class Daemon:
         self.remote[source.source_id] = (source, task)
         self.publish_status()
         return source
+
+    async def media_path(self, song_id: str) -> Path | None:
+        music = self.commands.music
+        return None if music is None else await self.music_worker.call(music.media_path, song_id)
 
     async def _run_remote(self, source: RemoteSource, user: str) -> None:
         try:

@@ -145,3 +145,22 @@ def test_config_typo_is_a_one_line_error_naming_the_key(tmp_path):
     out = subprocess.run([sys.executable, "-m", "assistant", "--config", str(bad), "serve", "--input", "none"], cwd=REPO,
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 2 and "token" in out.stderr.strip().splitlines()[-1]
+
+
+def test_music_adapter_confines_media_to_the_music_folders(tmp_path):
+    from types import SimpleNamespace
+
+    from assistant.daemon import MusicAdapter
+
+    inside = tmp_path / "music" / "a.mp3"
+    inside.parent.mkdir()
+    inside.write_bytes(b"x")
+    outside = tmp_path / "secret.mp3"
+    outside.write_bytes(b"x")
+    link = tmp_path / "music" / "link.mp3"
+    link.symlink_to(outside)
+    songs = {"in": inside, "out": outside, "link": link, "gone": tmp_path / "music" / "gone.mp3", "url": "http://x/y.mp3"}
+    service = SimpleNamespace(song=lambda i: SimpleNamespace(id=i, source=str(songs[i])) if i in songs else None)
+    adapter = MusicAdapter(service, (str(tmp_path / "music"),))
+    assert adapter.media_path("in") == inside.resolve()
+    assert [adapter.media_path(i) for i in ("out", "link", "gone", "url", "nope")] == [None] * 5

@@ -85,6 +85,11 @@ class FakeMusic:
     def close(self) -> None:
         self.closed = True
 
+    media_file = None  # set by a test: the file song "s1" plays from
+
+    def media_path(self, song_id: str):
+        return self.media_file if song_id == "s1" else None
+
 
 def speechlike(ms: int, f0: float = 120.0) -> np.ndarray:
     """A voiced, syllable-modulated harmonic signal that webrtcvad takes for speech."""
@@ -246,6 +251,21 @@ def test_http_healthz_metrics_and_index():
             assert (await asyncio.to_thread(http_get, d.http + "/static/../daemon.py"))[0] == 404
             assert (await asyncio.to_thread(http_get, d.http + "/ws"))[0] == 426
             assert (await asyncio.to_thread(http_get, d.http + "/healthz", {"Host": "evil.example:80"}))[0] == 403
+    arun(main())
+
+
+def test_media_serves_playable_songs_only(tmp_path):
+    music = FakeMusic()
+    music.media_file = tmp_path / "song.ogg"
+    music.media_file.write_bytes(b"OggS fake audio")
+
+    async def main():
+        async with running(make_config(token=TOKEN), music=music) as d:
+            get = lambda path: asyncio.to_thread(http_get, d.http + path)  # noqa: E731
+            assert await get(f"/media/s1?token={TOKEN}") == (200, "OggS fake audio")
+            assert (await get("/media/s1"))[0] == 401
+            for bad in ("/media/s2", "/media/..", "/media/../../etc/passwd", "/media/%2e%2e%2fetc%2fpasswd"):
+                assert (await get(f"{bad}?token={TOKEN}"))[0] == 404, bad
     arun(main())
 
 

@@ -40,6 +40,9 @@ class MusicService(Protocol):
     def bias_phrases(self) -> list[str]:
         """Catalog names (titles, artists, genres) the recognizer should favour."""
 
+    def media_path(self, song_id: str):
+        """The song's audio file when it lies inside a configured music folder, else None."""
+
     def close(self) -> None: ...
 
 

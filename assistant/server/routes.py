@@ -5,14 +5,18 @@
     /metrics    Prometheus text (token required when one is configured)
     /           the web UI (static/index.html) when present, else a short notice
     /static/... other files of the web UI, confined to the static folder
+    /media/ID   the audio file of a playable song (music-folder catalogs only; token
+                required when one is configured)
 """
 
 from __future__ import annotations
 
+import asyncio
 import email.utils
 import json
 import mimetypes
-from collections.abc import Callable
+import re
+from collections.abc import Awaitable, Callable
 from http import HTTPStatus
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -26,6 +30,8 @@ from assistant.server.security import AccessPolicy
 WS_PATH = "/ws"
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 MAX_STATIC_BYTES = 20 * 1024 * 1024
+MAX_MEDIA_BYTES = 500 * 1024 * 1024
+SONG_ID = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
 
 NO_UI_PAGE = """<!doctype html><meta charset="utf-8"><title>assistant</title>
 <p>The assistant daemon is running. Its WebSocket is at <code>/ws</code>
@@ -53,19 +59,20 @@ class HttpRoutes:
     """`process_request` for websockets' serve(): answers HTTP, or lets a valid /ws upgrade through."""
 
     def __init__(self, policy: AccessPolicy, metrics: DaemonMetrics, health: Callable[[], dict],
-                 static_dir: Path = STATIC_DIR):
+                 media: Callable[[str], Awaitable[Path | None]] | None = None, static_dir: Path = STATIC_DIR):
         self.policy = policy
         self.metrics = metrics
         self.health = health
+        self.media = media  # song id -> its audio file, already confined to the music folders
         self.static_dir = static_dir
 
-    def __call__(self, connection: object, request: Request) -> Response | None:
-        resp = self.route(request)
+    async def __call__(self, connection: object, request: Request) -> Response | None:
+        resp = await self.route(request)
         if resp is not None and resp.status_code >= 400:
             self.metrics.http_refused.inc(1, str(resp.status_code))
         return resp
 
-    def route(self, request: Request) -> Response | None:
+    async def route(self, request: Request) -> Response | None:
         headers = request.headers
         if not self.policy.host_ok(headers.get("Host")):
             return response(403, "forbidden: Host must be a loopback name on a loopback-bound daemon\n")
@@ -89,13 +96,25 @@ class HttpRoutes:
         if path in ("/", "/index.html"):
             index = self.static_dir / "index.html"
             if index.is_file():
-                return self._file(index)
+                return await self._file(index)
             return response(200, NO_UI_PAGE, "text/html; charset=utf-8")
         if path.startswith("/static/"):
-            return self._static(unquote(path[len("/static/"):]))
+            return await self._static(unquote(path[len("/static/"):]))
+        if path.startswith("/media/"):
+            if not self.policy.token_ok(request.path, headers.get("Authorization")):
+                return response(401, "unauthorized: a valid token is required\n")
+            return await self._media(unquote(path[len("/media/"):]))
         return response(404, "not found\n")
 
-    def _static(self, rel: str) -> Response:
+    async def _media(self, song_id: str) -> Response:
+        if not SONG_ID.fullmatch(song_id) or self.media is None:
+            return response(404, "no such song\n")
+        path = await self.media(song_id)
+        if path is None:
+            return response(404, f"song {song_id} has no playable file in the configured music folders\n")
+        return await self._file(path, MAX_MEDIA_BYTES)
+
+    async def _static(self, rel: str) -> Response:
         root = self.static_dir.resolve()
         try:
             target = (root / rel).resolve()
@@ -103,12 +122,16 @@ class HttpRoutes:
             return response(404, "not found\n")
         if root not in target.parents or not target.is_file():
             return response(404, "not found\n")
-        return self._file(target)
+        return await self._file(target)
 
-    def _file(self, path: Path) -> Response:
-        if path.stat().st_size > MAX_STATIC_BYTES:
+    async def _file(self, path: Path, max_bytes: int = MAX_STATIC_BYTES) -> Response:
+        try:
+            if path.stat().st_size > max_bytes:
+                return response(413, f"file larger than {max_bytes // 2**20} MB\n")
+            data = await asyncio.to_thread(path.read_bytes)  # off the event loop
+        except OSError:
             return response(404, "not found\n")
         kind = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
         if kind.startswith("text/") or kind in ("application/javascript", "application/json"):
             kind += "; charset=utf-8"
-        return response(200, path.read_bytes(), kind)
+        return response(200, data, kind)

@@ -62,6 +62,8 @@ class Backend(Protocol):
 
     def open_remote(self, msg: p.AudioStart, session: str) -> RemoteStream: ...
 
+    async def media_path(self, song_id: str): ...
+
 
 class ClientHandler:
     """One WebSocket connection, from hello to cleanup."""
@@ -181,7 +183,7 @@ class WsServer:
         self.backend = backend
         self.metrics = metrics
         self.instance = secrets.token_hex(4)
-        self.routes = HttpRoutes(AccessPolicy(cfg), metrics, health)
+        self.routes = HttpRoutes(AccessPolicy(cfg), metrics, health, media=backend.media_path)
         self.server: Server | None = None
         self._next_session = 0
 
