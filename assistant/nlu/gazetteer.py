@@ -63,6 +63,11 @@ class Gazetteer:
         index = self._index.get(kind)
         return len(index) if index else 0
 
+    def clear_cache(self) -> None:
+        """Forget remembered look-ups (benchmarks measure cold requests)."""
+        for index in self._index.values():
+            index.clear_cache()
+
     def match(self, span: str, kind: str, limit: int = 5, min_score: float | None = None) -> list[EntityMatch]:
         """Best catalog names of one kind for a normalized span, best first."""
         index = self._index.get(kind)

@@ -71,7 +71,10 @@ class CatalogArrays:
     def __len__(self) -> int:
         return len(self.popularity)
 
-    def _by_popularity(self, rows: np.ndarray) -> np.ndarray:
+    def _by_popularity(self, rows: np.ndarray, limit: int | None = None) -> np.ndarray:
+        """Rows ordered by popularity, most popular first (only the first `limit` when given)."""
+        if limit is not None and len(rows) > limit:
+            rows = rows[np.argpartition(-self.popularity[rows], limit - 1)[:limit]]
         return rows[np.argsort(-self.popularity[rows], kind="stable")]
 
     # ----------------------------------------------------------------- moods
@@ -134,7 +137,7 @@ class CatalogArrays:
         if not parts:
             return np.empty(0, dtype=np.int64)
         rows = np.unique(np.concatenate(parts))
-        return self._by_popularity(rows)[:TOP_ROWS]
+        return self._by_popularity(rows, TOP_ROWS)
 
     def genre_score(self, weights: dict[str, float], rows: np.ndarray) -> np.ndarray:
         """Per row, the largest weight among the song's genres (0 when none is weighted).
@@ -165,4 +168,4 @@ class CatalogArrays:
     # ----------------------------------------------------------------- years
     def year_rows(self, first: int, last: int) -> np.ndarray:
         rows = np.flatnonzero((self.years >= first) & (self.years <= last))
-        return self._by_popularity(rows)[:TOP_ROWS]
+        return self._by_popularity(rows, TOP_ROWS)

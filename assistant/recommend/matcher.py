@@ -17,7 +17,8 @@ scored, which keeps a million-name index at a few milliseconds per query.
 from __future__ import annotations
 
 import re
-from collections import defaultdict
+import threading
+from collections import OrderedDict, defaultdict
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -27,6 +28,9 @@ from assistant.asr.text import normalize_text
 
 # Title suffixes that are not part of the name people say ("Song - Remastered 2011",
 # "Song (feat. X)", "Song [Live]").
+SEARCH_CACHE_SIZE = 2048  # remembered (span, limit, cutoff) look-ups
+STOP_GRAM_SHARE = 0.05  # trigrams in more than this share of names are not used for blocking...
+STOP_GRAM_MIN_COUNT = 1000  # ...unless they occur in fewer names than this
 MAX_QUERY_CHARS = 120  # no name is longer; a longer span is not a name
 MIN_PHONETIC_RATIO = 0.6  # phonetic hits need the shorter text to be this fraction of the longer
 _TITLE_SUFFIX = re.compile(r"\s*(?:\(.*?\)|\[.*?\]|\s-\s.*)\s*$")
@@ -99,6 +103,8 @@ class NameIndex:
         self._exact: dict[str, int] = {}
         for form, owner in zip(forms, owners):
             self._exact.setdefault(form, owner)
+        self._cache: OrderedDict[tuple, tuple[NameHit, ...]] = OrderedDict()
+        self._cache_lock = threading.Lock()
         self._postings: dict[str, np.ndarray] | None = None
         if len(forms) > options.exhaustive_max_names:
             self._postings = self._build_postings()
@@ -111,7 +117,10 @@ class NameIndex:
         for i, (form, key) in enumerate(zip(self._forms, self._keys)):
             for gram in _trigrams(form) | {"#" + g for g in _trigrams(key)}:
                 lists[gram].append(i)
-        return {g: np.asarray(ids, dtype=np.int32) for g, ids in lists.items()}
+        # Trigrams in a large share of all names (" th", "the") tell names apart poorly and cost the
+        # most per query; they are left out of blocking (scoring still sees the whole text).
+        common = max(STOP_GRAM_MIN_COUNT, int(STOP_GRAM_SHARE * len(self._forms)))
+        return {g: np.asarray(ids, dtype=np.int32) for g, ids in lists.items() if len(ids) <= common}
 
     def _candidates(self, text: str, key: str) -> np.ndarray:
         grams = _trigrams(text) | {"#" + g for g in _trigrams(key)}
@@ -119,14 +128,34 @@ class NameIndex:
         if not arrays:
             return np.empty(0, dtype=np.int64)
         counts = np.bincount(np.concatenate(arrays), minlength=len(self._forms))
-        n = min(self.options.block_candidates, int(np.count_nonzero(counts)))
+        hit = np.flatnonzero(counts)
+        n = min(self.options.block_candidates, len(hit))
         if n == 0:
             return np.empty(0, dtype=np.int64)
-        top = np.argpartition(-counts, n - 1)[:n]
-        return top[counts[top] > 0]
+        return hit[np.argpartition(-counts[hit], n - 1)[:n]]
+
+    def clear_cache(self) -> None:
+        with self._cache_lock:
+            self._cache.clear()
 
     def search(self, text: str, limit: int = 5, min_score: float | None = None) -> list[NameHit]:
-        """Best names for a normalized span, best first, at most one hit per name."""
+        """Best names for a normalized span, best first, at most one hit per name.
+
+        Results are remembered (a request looks the same span up several times)."""
+        cache_key = (text, limit, min_score)
+        with self._cache_lock:
+            hit = self._cache.get(cache_key)
+            if hit is not None:
+                self._cache.move_to_end(cache_key)
+                return list(hit)
+        hits = self._search(text, limit, min_score)
+        with self._cache_lock:
+            self._cache[cache_key] = tuple(hits)
+            while len(self._cache) > SEARCH_CACHE_SIZE:
+                self._cache.popitem(last=False)
+        return hits
+
+    def _search(self, text: str, limit: int, min_score: float | None) -> list[NameHit]:
         from rapidfuzz import fuzz, process
 
         text = " ".join(text.split())

@@ -218,9 +218,14 @@ class Ranker:
         # 4. Scores.
         vectors = self.index.vectors(rows)
         p = _Parts(len(rows))
-        songs = [self.catalog.songs[r] for r in rows]
+        songs = _LazySongs(self.catalog, rows)
         if entity:
-            p.add(w.entity, np.array([entity.get(int(r), (0.0, ""))[0] for r in rows]),
+            keys = np.fromiter(entity, dtype=np.int64, count=len(entity))
+            values = np.fromiter((v[0] for v in entity.values()), dtype=np.float32, count=len(entity))
+            order = np.argsort(keys)
+            pos = np.clip(np.searchsorted(keys[order], rows), 0, len(keys) - 1)
+            found = keys[order][pos] == rows
+            p.add(w.entity, np.where(found, values[order][pos], 0.0),
                   lambda i: entity.get(int(rows[i]), (0.0, ""))[1], min_value=0.01)
         if query is not None:
             label = self._semantic_label(intent, reference)
@@ -432,6 +437,19 @@ class Ranker:
             artist = self.arrays.artist_keys[rows[i]]
             per_artist[artist] = per_artist.get(artist, 0) + 1
         return chosen
+
+
+class _LazySongs:
+    """songs[i] for candidate i, looked up only when a reason needs it."""
+
+    def __init__(self, catalog: Catalog, rows: np.ndarray):
+        self._songs, self._rows = catalog.songs, rows
+
+    def __getitem__(self, i: int) -> Song:
+        return self._songs[int(self._rows[i])]
+
+    def __bool__(self) -> bool:
+        return len(self._rows) > 0
 
 
 def _unit(v: np.ndarray) -> np.ndarray | None:
