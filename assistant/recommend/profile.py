@@ -6,6 +6,8 @@ song the weights add up; from the songs in the catalog the profile keeps:
 - genre and artist affinities in -1..1 (normalized by the largest magnitude);
 - a taste vector: the weighted mean of liked/played songs' embeddings minus
   half the weighted mean of disliked/skipped ones, normalized;
+- the weighted mean audio features (valence, energy, ...) of the liked songs:
+  the mood the listener likes;
 - the songs disliked (never suggested again) and the recently heard ones
   (not suggested again soon), and the last song listened to ("more like this").
 """
@@ -20,6 +22,7 @@ from typing import Sequence
 import numpy as np
 
 from assistant.asr.text import normalize_text
+from assistant.recommend.arrays import FEATURES
 from assistant.recommend.catalog import Catalog
 from assistant.recommend.preferences import Event
 
@@ -37,6 +40,7 @@ class UserProfile:
     artists: dict[str, float] = field(default_factory=dict)  # normalized artist -> affinity -1..1
     artist_names: dict[str, str] = field(default_factory=dict)  # normalized -> display
     vector: np.ndarray | None = None
+    features: np.ndarray | None = None  # liked songs' mean audio features (arrays.FEATURES order; NaN unknown)
     disliked: frozenset[str] = frozenset()
     recent: tuple[str, ...] = ()  # heard song ids, newest first
     last_song: str | None = None
@@ -47,6 +51,17 @@ class UserProfile:
 
     def top_genres(self, n: int = 3) -> list[str]:
         return [g for g, w in sorted(self.genres.items(), key=lambda kv: -kv[1]) if w > 0][:n]
+
+
+def _feature_centroid(songs, weights) -> np.ndarray | None:
+    """Weighted mean of the songs' audio features (FEATURES order), NaN where none is known."""
+    table = np.array([[s.features().get(name, np.nan) for name in FEATURES] for s in songs], dtype=np.float64)
+    w = np.asarray(weights, dtype=np.float64)[:, None] * ~np.isnan(table)
+    total = w.sum(axis=0)
+    if not (total > 0).any():
+        return None
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (np.nansum(table * w, axis=0) / total).astype(np.float32)
 
 
 def _normalize(weights: dict[str, float]) -> dict[str, float]:
@@ -91,6 +106,7 @@ def build_profile(user: str, events: Sequence[Event], catalog: Catalog, vectors_
             names[key] = a
         (pos_rows if w > 0 else neg_rows).append(row)
         (pos_w if w > 0 else neg_w).append(abs(w))
+    features = _feature_centroid([catalog.songs[r] for r in pos_rows], pos_w) if pos_rows else None
     vector = None
     if pos_rows:
         v = np.average(vectors_of(pos_rows), axis=0, weights=pos_w)
@@ -99,5 +115,5 @@ def build_profile(user: str, events: Sequence[Event], catalog: Catalog, vectors_
         norm = float(np.linalg.norm(v))
         vector = (v / norm).astype(np.float32) if norm > 0 else None
     return UserProfile(user=user, n_events=len(events), genres=_normalize(genres), artists=_normalize(artists),
-                       artist_names=names, vector=vector, disliked=frozenset(disliked), recent=tuple(recent),
+                       artist_names=names, vector=vector, features=features, disliked=frozenset(disliked), recent=tuple(recent),
                        last_song=last_song)

@@ -25,6 +25,7 @@ song carries the reasons that contributed most to its score.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -64,6 +65,7 @@ LOOSE_SKIP_ABOVE = 0.9  # spans the parser resolved at least this well need no s
 NAMED_MIN_SCORE = 0.8  # a song named this clearly is suggested even if just heard or disliked
 WEAK_REFERENCE_SHARE = 0.5  # "next" / "sad songs by X": the referenced songs hint at what to play, weakly
 MAX_REASONS = 4
+PROFILE_FEATURE_WEIGHT = 0.4  # share of the liked songs' audio-feature centroid in the profile score
 SEMANTIC_REASON_MIN = 0.2  # a semantic match is named as a reason above this cosine...
 SEMANTIC_REASON_SHARE = 0.85  # ...and within this share of the request's best cosine
 
@@ -395,6 +397,12 @@ class Ranker:
         if profile.artists:
             out += 0.2 * np.array([profile.artists.get(self.arrays.artist_keys[r], 0.0) for r in rows],
                                   dtype=np.float32)
+        if profile.features is not None:
+            # 1 for the liked mood exactly, about 1/3 for a random song; unknown features count as average.
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)  # songs with no features: NaN, handled below
+                gap = np.nanmean(np.abs(self.arrays.features[rows] - profile.features), axis=1)
+            out += PROFILE_FEATURE_WEIGHT * np.nan_to_num(1.0 - 2.0 * gap, nan=0.33)
         return out
 
     def _profile_reason(self, profile: UserProfile, row: int) -> str:
