@@ -139,7 +139,7 @@ class Daemon:
         self._stop = asyncio.Event()
         self.ready = asyncio.Event()  # set when loading is over and inputs run (READY=1)
         self.local_source = self._make_local_source()
-        self.input_state = self._initial_input_state()
+        self.input_state = self.local_source.state if self.local_source else InputState("none", "", "off")
         self.asr_state = {"ready": False, "error": None}
         self.music_state = {"ready": False, "error": None}
         self.remote: dict[str, tuple[RemoteSource, asyncio.Task]] = {}
@@ -157,16 +157,9 @@ class Daemon:
         if spec == "mic":
             return Microphone(self.config.audio, self._set_input_state, lambda: self.metrics.dropped_frames.inc(1, "microphone"))
         source = FileSource(spec, self.config.audio.block_ms, self.options.realtime,
-                            start=self._first_client if self.options.wait_for_client else None)
+                            start=self._first_client if self.options.wait_for_client else None, on_state=self._set_input_state)
         source.load()  # a missing or unreadable file is an error now, not later
         return source
-
-    def _initial_input_state(self) -> InputState:
-        if self.local_source is None:
-            return InputState("none", "", "off")
-        if isinstance(self.local_source, FileSource):
-            return InputState("file", str(Path(self.options.input)), "opening", sample_rate_hz=SAMPLE_RATE_HZ)
-        return self.local_source.state
 
     def _register_gauges(self) -> None:
         m = self.metrics
@@ -282,16 +275,11 @@ class Daemon:
         self.publish_status()
 
     async def _run_local(self) -> None:
-        source = self.local_source
-        if source is None:
+        if self.local_source is None:
             return
-        if isinstance(source, FileSource):
-            self._set_input_state(InputState("file", source.path, "open", sample_rate_hz=SAMPLE_RATE_HZ))
-        await SourcePipeline(self.ctx, source, self.config.preferences.default_user).run()
-        if isinstance(source, FileSource):
-            self._set_input_state(InputState("file", source.path, "finished", sample_rate_hz=SAMPLE_RATE_HZ))
-            if self.options.exit_after_input:
-                self._stop.set()
+        await SourcePipeline(self.ctx, self.local_source, self.config.preferences.default_user).run()
+        if self.options.exit_after_input:  # a file input ended (a microphone never does)
+            self._stop.set()
 
     async def _watchdog(self, interval_s: float, ready: asyncio.Event) -> None:
         while True:
