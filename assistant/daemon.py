@@ -270,6 +270,8 @@ class Daemon:
         rec, music_service = self.ctx.recognizer, self.commands.music
         if rec is not None and music_service is not None:
             phrases = await self.music_worker.call(music_service.bias_phrases)
+            if self.config.listen.mode == "wake_phrase":
+                phrases.append(self.config.listen.wake_phrase)
             await self.asr.call(rec.set_bias, phrases)
             log.info("recognizer biased towards %d catalog names", len(phrases))
         self.publish_status()

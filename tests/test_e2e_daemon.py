@@ -75,8 +75,11 @@ def start_daemon(tmp_path: Path, env: dict, model: Path) -> tuple[subprocess.Pop
     return proc, port, log
 
 
-async def wait_ready(url: str, proc: subprocess.Popen, log: Path, timeout_s: float = 120.0):
-    """Connect and read until status says: microphone open, recognizer and recommender ready."""
+async def wait_ready(url: str, proc: subprocess.Popen, log: Path, timeout_s: float = 400.0):
+    """Connect and read until status says: microphone open, recognizer and recommender ready.
+
+    On a fresh machine the first start builds the catalog's semantic index (about 90 s on 2 cores).
+    """
     deadline = time.monotonic() + timeout_s
     while True:
         if proc.poll() is not None:

@@ -522,6 +522,7 @@ def test_wake_phrase_mode_ignores_utterances_without_it():
                 assert final["accepted"] and final["command"] == "play something sad"
                 assert (await recv(ws, "intent"))["text"] == "play something sad"
             assert d.metrics.utterances.get("ignored") == 1
+        assert rec.bias == ["Adele", "Someone Like You", "hey music"]  # catalog names and the wake phrase
     arun(main())
 
 
