@@ -170,8 +170,9 @@ def test_index_is_rebuilt_only_when_stale(tmp_path):
     _, m2, built = ensure_index(changed, emb, cfg, progress=False)
     assert built and m2.catalog_fingerprint != manifest.catalog_fingerprint
     assert ensure_index(catalog, HashingEmbedder(32), cfg, progress=False)[2]  # another model
-    folder = next(p for p in cache_root(cfg).iterdir() if json.loads((p / MANIFEST_FILE).read_text())
-                  ["catalog_fingerprint"] == manifest.catalog_fingerprint and "64" in (p / MANIFEST_FILE).read_text())
+    manifests = {p: json.loads((p / MANIFEST_FILE).read_text()) for p in cache_root(cfg).iterdir()}
+    folder = next(p for p, m in manifests.items()
+                  if m["catalog_fingerprint"] == manifest.catalog_fingerprint and m["model"] == "hashing-64")
     (folder / MANIFEST_FILE).write_text("{broken")
     assert ensure_index(catalog, emb, cfg, progress=False)[2]  # unreadable manifest: rebuilt
     assert ensure_index(catalog, emb, cfg, force=True, progress=False)[2]

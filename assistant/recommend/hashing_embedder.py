@@ -9,7 +9,7 @@ on machines where sentence-transformers cannot run. Same interface as
 
 from __future__ import annotations
 
-import hashlib
+import zlib
 from typing import Sequence
 
 import numpy as np
@@ -26,8 +26,8 @@ class HashingEmbedder:
         self.label = f"{HASHING_MODEL}-{dimension}"
 
     def _bucket(self, token: str) -> tuple[int, float]:
-        h = int.from_bytes(hashlib.blake2b(token.encode(), digest_size=8).digest(), "little")
-        return h % self.dimension, 1.0 if (h >> 32) & 1 else -1.0
+        h = zlib.crc32(token.encode())  # stable across processes, unlike hash()
+        return h % self.dimension, 1.0 if (h >> 16) & 1 else -1.0
 
     def _one(self, text: str) -> np.ndarray:
         v = np.zeros(self.dimension, dtype=np.float32)
