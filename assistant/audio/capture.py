@@ -92,6 +92,12 @@ class Microphone:
                 pass
 
         try:
+            if device is None:
+                try:
+                    sd.query_devices(kind="input")
+                except (sd.PortAudioError, ValueError):
+                    raise AssistantError("no audio input device found (is a microphone connected, "
+                                         "or PipeWire/PulseAudio running?)") from None
             rate = self._rate(sd, device)
             stream = sd.InputStream(device=device, samplerate=rate, channels=1, dtype="float32",
                                     blocksize=rate * self.cfg.block_ms // 1000, latency="low",

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import dataclasses
 import logging
+import os
 import sys
 
 from assistant.config import default_config_path, load_config
@@ -23,11 +24,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # Progress bars of model loading are noise in a service's journal.
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     from assistant.daemon import Daemon, DaemonOptions  # heavy imports only when serving
 
     logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("websockets").setLevel(max(logging.WARNING, logging.getLogger().level))
+    for noisy in ("websockets", "faiss"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
     config = load_config(args.config or default_config_path())
     overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
     if overrides:
