@@ -191,3 +191,14 @@ def test_spoken_command_through_the_virtual_microphone(tmp_path, virtual_mic, mo
         assert intent["name"] == "play" and intent["slots"].get("artist") == "Adele"
         recs = next(e for e in events if e["type"] == "recommendations")
         assert recs["items"] and recs["items"][0]["artist"] == "Adele"
+
+
+def test_devices_lists_the_virtual_microphone(virtual_mic):
+    out = subprocess.run([sys.executable, "-m", "assistant", "devices", "--json"], cwd=REPO, capture_output=True, text=True,
+                         env={**os.environ, **virtual_mic.env}, timeout=60)
+    assert out.returncode == 0, out.stderr
+    devices = [json.loads(line) for line in out.stdout.splitlines()]
+    assert any(d["default"] for d in devices) and all(d["channels"] >= 1 for d in devices)
+    table = subprocess.run([sys.executable, "-m", "assistant", "devices"], cwd=REPO, capture_output=True, text=True,
+                           env={**os.environ, **virtual_mic.env}, timeout=60)
+    assert "* = system default" in table.stdout
