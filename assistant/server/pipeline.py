@@ -59,6 +59,13 @@ class _End:
     t_speech_end: float  # monotonic estimate of when the last voiced sample was captured
 
 
+def _finish(session, rest: np.ndarray) -> str:
+    """On the asr worker: the last partial chunk, then the lookahead flush and the biased final decoding."""
+    if len(rest):
+        session.accept(rest)
+    return session.finish()
+
+
 class UtteranceTask:
     def __init__(self, ctx: PipelineContext, source_id: str, user: str, utterance: str, first_audio: np.ndarray):
         self.ctx = ctx
@@ -114,11 +121,8 @@ class UtteranceTask:
                 ctx.hub.publish(p.ErrorEvent(code=p.E_UNAVAILABLE, message=f"speech not recognized: {ctx.asr_unavailable}",
                                              source=self.source_id, utterance=self.utterance))
                 return
-            if n_pending:
-                await ctx.asr.call(session.accept, np.concatenate(pending))
-                audio_samples += n_pending
-            text = await ctx.asr.call(session.finish)
-            await self._final(text, audio_samples, item.t_speech_end)
+            text = await ctx.asr.call(_finish, session, np.concatenate(pending))  # one trip to the worker
+            await self._final(text, audio_samples + n_pending, item.t_speech_end)
             return
 
     async def _final(self, text: str, audio_samples: int, t_speech_end: float) -> None:
