@@ -121,7 +121,8 @@ class UtteranceTask:
                 ctx.hub.publish(p.ErrorEvent(code=p.E_UNAVAILABLE, message=f"speech not recognized: {ctx.asr_unavailable}",
                                              source=self.source_id, utterance=self.utterance))
                 return
-            text = await ctx.asr.call(_finish, session, np.concatenate(pending))  # one trip to the worker
+            rest = np.concatenate(pending) if pending else np.zeros(0, dtype=np.float32)
+            text = await ctx.asr.call(_finish, session, rest)  # one trip to the worker
             await self._final(text, audio_samples + n_pending, item.t_speech_end)
             return
 
