@@ -1,0 +1,141 @@
+"""Pure pieces of the server: access policy, rate limit, metrics text, wake phrase, remote PCM decoding."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from assistant.audio.remote import RemoteSource, decode_pcm
+from assistant.config import ListenConfig, ServerConfig
+from assistant.errors import AssistantError
+from assistant.server.listening import ListenPolicy, split_wake_phrase
+from assistant.server.metrics import Counter, Histogram, Registry
+from assistant.server.protocol import AudioFormat, ProtocolError
+from assistant.server.ratelimit import TokenBucket
+from assistant.server.security import AccessPolicy, check_bind, is_loopback
+
+TOKEN = "0123456789abcdef"
+
+
+def test_loopback_names():
+    for host in ("127.0.0.1", "127.1.2.3", "::1", "[::1]", "localhost", "LOCALHOST"):
+        assert is_loopback(host), host
+    for host in ("0.0.0.0", "192.168.1.5", "example.com", "", "::"):
+        assert not is_loopback(host), host
+
+
+def test_bind_rules():
+    check_bind(ServerConfig())
+    check_bind(ServerConfig(host="0.0.0.0", token=TOKEN))
+    with pytest.raises(AssistantError, match="token"):
+        check_bind(ServerConfig(host="0.0.0.0"))
+    with pytest.raises(AssistantError, match="16 characters"):
+        check_bind(ServerConfig(token="short"))
+
+
+def test_origin_and_host_on_a_loopback_bind():
+    policy = AccessPolicy(ServerConfig(allowed_origins=("https://player.example",)))
+    host = "127.0.0.1:8765"
+    assert policy.origin_ok(None, host)                             # not a browser
+    assert policy.origin_ok("http://127.0.0.1:8765", host)
+    assert policy.origin_ok("http://localhost:8765", "localhost:8765")
+    assert policy.origin_ok("http://[::1]:8765", "[::1]:8765")
+    assert policy.origin_ok("https://player.example/", host)          # allow-listed
+    assert not policy.origin_ok("http://localhost:3000", host)        # another local site
+    assert not policy.origin_ok("http://evil.example:8765", host)
+    assert not policy.origin_ok("null", host)
+    assert not policy.origin_ok("file://", host)
+    assert policy.host_ok(host) and policy.host_ok("localhost:8765") and policy.host_ok("[::1]:8765")
+    assert not policy.host_ok("evil.example:8765")                    # DNS rebinding
+    assert not policy.host_ok(None)
+
+
+def test_origin_on_a_lan_bind_is_the_page_itself():
+    policy = AccessPolicy(ServerConfig(host="0.0.0.0", token=TOKEN))
+    assert policy.host_ok("192.168.1.5:8765")
+    assert policy.origin_ok("http://192.168.1.5:8765", "192.168.1.5:8765")
+    assert not policy.origin_ok("http://192.168.1.6:8765", "192.168.1.5:8765")
+    assert not policy.origin_ok("http://192.168.1.5", "192.168.1.5:8765")
+
+
+def test_token_by_query_or_bearer():
+    policy = AccessPolicy(ServerConfig(token=TOKEN))
+    assert policy.token_ok(f"/ws?token={TOKEN}", None)
+    assert policy.token_ok("/ws", f"Bearer {TOKEN}")
+    assert not policy.token_ok("/ws?token=wrong", None)
+    assert not policy.token_ok("/ws", None)
+    assert AccessPolicy(ServerConfig()).token_ok("/ws", None)
+
+
+def test_token_bucket():
+    b = TokenBucket(10, now_s=0.0)
+    assert sum(b.allow(0.0) for _ in range(20)) == 10   # the burst
+    assert not b.allow(0.05)
+    assert b.allow(0.11)                                 # refilled one
+    audio = TokenBucket(1.5, 3.0, now_s=0.0)
+    assert audio.allow(0.0, cost=2.5) and not audio.allow(0.0, cost=1.0) and audio.allow(1.0, cost=1.0)
+
+
+def test_prometheus_text():
+    r = Registry()
+    c = r.add(Counter("x_total", "Things.", ["kind"]))
+    h = r.add(Histogram("lat_seconds", "Latency.", (0.1, 0.5)))
+    c.inc(2, 'a"b')
+    for v in (0.05, 0.3, 0.3, 2.0):
+        h.observe(v)
+    text = r.render()
+    assert '# TYPE x_total counter\nx_total{kind="a\\"b"} 2\n' in text
+    assert 'lat_seconds_bucket{le="0.1"} 1\nlat_seconds_bucket{le="0.5"} 3\nlat_seconds_bucket{le="+Inf"} 4\n' in text
+    assert "lat_seconds_count 4\n" in text and "lat_seconds_sum 2.65\n" in text
+
+
+@pytest.mark.parametrize("heard, ok, command", [
+    ("hey music play adele", True, "play adele"),
+    ("hay music play adele", True, "play adele"),
+    ("heymusic skip", True, "skip"),
+    ("hey musik next song", True, "next song"),
+    ("hey music", True, ""),
+    ("play adele", False, ""),
+    ("a music play", False, ""),
+    ("", False, ""),
+])
+def test_wake_phrase_split(heard, ok, command):
+    assert split_wake_phrase(heard, "Hey Music!", 75.0) == (ok, command)
+
+
+def test_wake_phrase_alone_arms_the_next_utterance_of_that_source_only():
+    policy = ListenPolicy(ListenConfig(mode="wake_phrase", follow_up_s=5.0))
+    assert policy.decide("mic", "hey music", 0.0).accepted
+    assert not policy.decide("remote-c1-1", "play adele", 1.0).accepted
+    assert policy.decide("mic", "play adele", 2.0).command == "play adele"
+    assert not policy.decide("mic", "play adele", 3.0).accepted          # used up
+    policy.decide("mic", "hey music", 10.0)
+    assert not policy.decide("mic", "play adele", 16.0).accepted         # too late
+    always = ListenPolicy(ListenConfig())
+    assert always.decide("mic", "play adele", 0.0).command == "play adele"
+    assert not always.decide("mic", "  ", 0.0).accepted
+
+
+def test_decode_pcm_formats():
+    s16 = np.array([0, 16384, -32768, 32767], dtype="<i2").tobytes()
+    assert np.allclose(decode_pcm(s16, AudioFormat()), [0, 0.5, -1, 32767 / 32768])
+    stereo = np.array([[0.5, -0.5], [1.0, 0.0]], dtype="<f4").tobytes()
+    assert np.allclose(decode_pcm(stereo, AudioFormat("pcm_f32le", 16000, 2)), [0.0, 0.5])
+    with pytest.raises(ProtocolError):
+        decode_pcm(b"\x00\x00\x00", AudioFormat())
+    with pytest.raises(ProtocolError, match="NaN"):
+        decode_pcm(np.array([np.nan], dtype="<f4").tobytes(), AudioFormat("pcm_f32le"))
+
+
+def test_remote_source_resamples_to_16k():
+    async def main():
+        src = RemoteSource("r", AudioFormat("pcm_s16le", 48000, 1), max_blocks=100)
+        tone = (0.3 * np.sin(2 * np.pi * 440 * np.arange(48000) / 48000) * 32767).astype("<i2").tobytes()
+        for i in range(0, len(tone), 1920):
+            assert src.push(tone[i:i + 1920], now_s=i / 96000) == 0
+        src.end()
+        out = np.concatenate([b async for b in src.blocks()])
+        assert abs(len(out) - 16000) <= 16
+    import asyncio
+
+    asyncio.run(main())
