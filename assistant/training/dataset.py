@@ -17,6 +17,13 @@ from assistant.audio.io import load_audio
 from assistant.errors import AssistantError
 
 
+BUCKET_FRAMES = 100  # batch lengths are padded to whole seconds
+
+
+def padded_frames(frames: int) -> int:
+    return -(-frames // BUCKET_FRAMES) * BUCKET_FRAMES
+
+
 def ctc_min_frames(ids: list[int]) -> int:
     """Output frames CTC needs for a label: one per character plus a blank between repeats."""
     return len(ids) + sum(1 for a, b in zip(ids, ids[1:]) if a == b)
@@ -87,27 +94,31 @@ class FeatureBank:
         return sum(u.feats.shape[0] for u in self.utterances) / 100 / 3600
 
     def batches(self, max_frames: int, seed: int, shuffle: bool = True) -> list[list[int]]:
-        """Indices grouped by similar length, each batch holding at most `max_frames` padded frames."""
-        order = sorted(range(len(self.utterances)), key=lambda i: self.utterances[i].feats.shape[0])
-        batches, cur, cur_max = [], [], 0
-        for i in order:
-            t = self.utterances[i].feats.shape[0]
-            if cur and max(cur_max, t) * (len(cur) + 1) > max_frames:
-                batches.append(cur)
-                cur, cur_max = [], 0
-            cur.append(i)
-            cur_max = max(cur_max, t)
-        if cur:
-            batches.append(cur)
+        """Indices grouped by length bucket; each batch holds at most `max_frames` padded frames.
+
+        Batches come in few distinct shapes: lengths are padded to whole `BUCKET_FRAMES`
+        and every full batch of a bucket has the same size, so CPU kernels compiled
+        for a shape (oneDNN) are reused instead of rebuilt for every batch.
+        """
+        buckets: dict[int, list[int]] = {}
+        for i, u in enumerate(self.utterances):
+            buckets.setdefault(padded_frames(u.feats.shape[0]), []).append(i)
+        rng = random.Random(seed)
+        batches = []
+        for t_pad, idx in sorted(buckets.items()):
+            if shuffle:
+                rng.shuffle(idx)
+            size = max(1, max_frames // t_pad)
+            batches += [idx[k:k + size] for k in range(0, len(idx), size)]
         if shuffle:
-            random.Random(seed).shuffle(batches)
+            rng.shuffle(batches)
         return batches
 
     def collate(self, idx: list[int], extractor: FeatureExtractor):
         """-> normalized feats (B, T, n_mels), feat lengths, concatenated targets, target lengths."""
         utts = [self.utterances[i] for i in idx]
         lengths = torch.tensor([u.feats.shape[0] for u in utts])
-        feats = torch.zeros(len(utts), int(lengths.max()), utts[0].feats.shape[1])
+        feats = torch.zeros(len(utts), padded_frames(int(lengths.max())), utts[0].feats.shape[1])
         for j, u in enumerate(utts):
             feats[j, : u.feats.shape[0]] = extractor.normalize(u.feats.float())
         targets = torch.tensor([i for u in utts for i in u.ids], dtype=torch.long)

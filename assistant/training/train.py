@@ -122,17 +122,20 @@ def _read_entries(paths) -> tuple[list, list[str]]:
     return entries, notes
 
 
+CACHE_MAX_DURATION_S = 30.0
+
+
 def _bank(paths, extractor, text, cache_dir: Path, name: str, max_duration_s: float) -> FeatureBank:
-    """Featurize manifests once; cached by the manifests' content hash."""
+    """Featurize manifests once (cached by the manifests' content hash), then keep clips up to `max_duration_s`."""
     h = hashlib.sha1()
     for p in paths:
         h.update(Path(p).read_bytes())
     h.update(json.dumps(extractor.cfg.to_dict(), sort_keys=True).encode())
     cache = cache_dir / f"features-{name}-{h.hexdigest()[:12]}.pt"
     if cache.is_file():
-        return FeatureBank.load(cache)
+        return _limit_duration(FeatureBank.load(cache), max_duration_s, name)
     entries, notes = _read_entries(paths)
-    bank = FeatureBank.build(entries, extractor, text, desc=f"featurize {name}", max_duration_s=max_duration_s)
+    bank = FeatureBank.build(entries, extractor, text, desc=f"featurize {name}", max_duration_s=CACHE_MAX_DURATION_S)
     for n in notes[:20]:
         print(f"skipped {n}")
     if notes or bank.skipped:
@@ -141,7 +144,15 @@ def _bank(paths, extractor, text, cache_dir: Path, name: str, max_duration_s: fl
         raise AssistantError(f"no usable utterances in {', '.join(map(str, paths))}")
     cache_dir.mkdir(parents=True, exist_ok=True)
     bank.save(cache)
-    return bank
+    return _limit_duration(bank, max_duration_s, name)
+
+
+def _limit_duration(bank: FeatureBank, max_duration_s: float, name: str) -> FeatureBank:
+    max_frames = int(max_duration_s * 100)
+    kept = [u for u in bank.utterances if u.feats.shape[0] <= max_frames]
+    if len(kept) < len(bank.utterances):
+        print(f"{name}: left out {len(bank.utterances) - len(kept)} clips longer than {max_duration_s} s")
+    return FeatureBank(kept, bank.skipped)
 
 
 def evaluate_bank(model: StreamingCTC, bank: FeatureBank, extractor: FeatureExtractor, text: TextTransform,
