@@ -164,3 +164,24 @@ def test_music_adapter_confines_media_to_the_music_folders(tmp_path):
     adapter = MusicAdapter(service, (str(tmp_path / "music"),))
     assert adapter.media_path("in") == inside.resolve()
     assert [adapter.media_path(i) for i in ("out", "link", "gone", "url", "nope")] == [None] * 5
+
+
+def test_config_toml_has_every_key_with_its_default_and_a_comment():
+    import tomllib
+    import typing
+
+    from assistant.config import Config, load_config
+
+    path = REPO / "config.toml"
+    text = path.read_text(encoding="utf-8")
+    assert load_config(path, environ={}) == Config()  # the file states the built-in defaults
+    raw = tomllib.loads(text)
+    for name, cls in typing.get_type_hints(Config).items():
+        assert set(raw[name]) == {f.name for f in dataclasses.fields(cls)}, f"[{name}] keys differ from the dataclass"
+    lines = text.splitlines()
+    for i, line in enumerate(lines):  # each key, or the group of keys it belongs to, follows a comment
+        if line and not line.startswith(("#", "[")):
+            j = i - 1
+            while j >= 0 and lines[j] and not lines[j].startswith(("#", "[")):
+                j -= 1
+            assert j >= 0 and lines[j].startswith("#"), f"config.toml line {i + 1} has no comment: {line!r}"
