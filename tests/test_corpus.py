@@ -276,3 +276,23 @@ all_variants_seed = false
     build_corpus(cfg, out_dir=out, log=logs.append)
     assert any("0 to make" in line for line in logs), logs
     assert {p.name: p.read_text() for p in out.glob("*.jsonl")} == before
+
+
+def test_eval_clips_do_not_depend_on_training_trim(tmp_path):
+    import dataclasses
+
+    from assistant.training.corpus import CorpusConfig, plan_corpus
+
+    data = _tiny_data(tmp_path / "data")
+    base = CorpusConfig()
+    outs = []
+    for trim in (-40.0, -50.0):
+        cfg = dataclasses.replace(base, corpus=dataclasses.replace(base.corpus, data_dir=str(data), trim_db=trim),
+                                  texts=dataclasses.replace(base.texts, train_command_sentences=5, valid_command_sentences=2,
+                                                            eval_command_sentences=3, general_sentences=0,
+                                                            valid_general_sentences=0))
+        jobs, _ = plan_corpus(cfg, tmp_path / "out", {"espeak-ng": ("en-us",)}, 0, False, log=lambda *a: None)
+        outs.append(({j.out for j in jobs if j.split.startswith("eval")},
+                     {j.out for j in jobs if j.split == "train" and j.voice is not None}))
+    assert outs[0][0] == outs[1][0] and outs[0][0]
+    assert outs[0][1] and not outs[0][1] & outs[1][1]  # synthesized training clips do change

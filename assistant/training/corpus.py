@@ -43,6 +43,9 @@ from assistant.training.manifest import ManifestEntry, write_manifest
 from assistant.training.texts import TextConfig, make_text_sets
 
 FORMAT_VERSION = 1
+# Synthesized evaluation clips are trimmed at this level whatever [corpus] trim_db says, so that every
+# corpus version shares the same evaluation audio (and soft final consonants are kept).
+EVAL_TRIM_DB = -50.0
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -223,9 +226,9 @@ class Planner:
         return (round(float(rng.uniform(c.pad_min_s, c.pad_max_s)), 3), round(float(rng.uniform(c.pad_min_s, c.pad_max_s)), 3))
 
     def add_tts(self, split: str, source: str, text: str, spec: S.VoiceSpec, aug: A.AugmentSpec,
-                pad: tuple[float, float]) -> None:
+                pad: tuple[float, float], trim_db: float | None = None) -> None:
         job = Job(split, source, text, spec.speaker, "", voice=spec.to_dict(), aug=aug.to_dict(), pad=pad,
-                  trim_db=self.cfg.corpus.trim_db)
+                  trim_db=self.cfg.corpus.trim_db if trim_db is None else trim_db)
         key = clip_key(job.key_payload())
         job.out = str(self.out / "clips" / split / key[:2] / f"{key}.wav")
         self.jobs.append(job)
@@ -276,12 +279,14 @@ def plan_corpus(cfg: CorpusConfig, out_dir: Path, voices: dict, n_music: int, ha
     rng = p.rng(30)
     if eval_specs:
         for text in texts.eval_commands:
-            p.add_tts("eval_reserved", "synth-eval", text, S.sample_eval_voice(rng, eval_specs), A.CLEAN, (0.2, 0.2))
+            p.add_tts("eval_reserved", "synth-eval", text, S.sample_eval_voice(rng, eval_specs), A.CLEAN, (0.2, 0.2),
+                      EVAL_TRIM_DB)
         for spec in eval_specs:
-            p.add_tts("eval_seed", "synth-eval", seed_text, spec, A.CLEAN, (0.2, 0.2))
+            p.add_tts("eval_seed", "synth-eval", seed_text, spec, A.CLEAN, (0.2, 0.2), EVAL_TRIM_DB)
         if cfg.eval.all_variants_seed:
             for spec in S.eval_voice_specs("all"):
-                p.add_tts("eval_seed_allvariants", "synth-eval", seed_text, spec, A.CLEAN, (0.2, 0.2))
+                p.add_tts("eval_seed_allvariants", "synth-eval", seed_text, spec, A.CLEAN, (0.2, 0.2),
+                          EVAL_TRIM_DB)
 
     # Real speech.
     rng = p.rng(40)
@@ -402,6 +407,7 @@ def execute(jobs: list[Job], n_workers: int, kitchen: str | None, music: list[st
         else:
             durations[job.out] = d
     log(f"clips: {len(seen)} planned, {len(durations)} cached, {len(todo)} to make with {n_workers} worker(s)")
+    execute.last_counts = {"clips_planned": len(seen), "clips_cached": len(durations), "clips_made": len(todo)}
     errors = []
     by_out = {j.out: j for j in todo}
     # Slow engines first so the pool does not end on a long tail of them.
@@ -529,6 +535,7 @@ def build_corpus(cfg: CorpusConfig, out_dir: str | Path | None = None, jobs: int
     for job, err in errors:
         err_summary[f"{(job.voice or {}).get('engine', 'convert')}: {err.split(':')[0]}"] += 1
     stats = compute_stats(by_split, time.time() - t0, {
+        **getattr(execute, "last_counts", {}),
         "seed": cfg.corpus.seed, "jobs": n_workers, "texts": text_counts, "missing_voices": missing,
         "voices": {e: list(v) for e, v in voices.items()}, "music": music_method,
         "errors": dict(err_summary), "error_examples": [f"{j.speaker} {j.text!r}: {e}" for j, e in errors[:10]],

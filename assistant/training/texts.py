@@ -305,6 +305,9 @@ def make_text_sets(data_dir: str | Path, cfg: TextConfig, seed: int) -> TextSets
     missing = seed_words_missing(train_cmds + train_general)
     if missing:  # make sure every word of the seed example occurs in other training sentences
         train_cmds += [normalize_text(f"{w} please") for w in missing]
+    seed_words = seed_sentence.split()
+    sets.counts["seed_word_train_sentences"] = {
+        w: sum(1 for s in train_cmds + train_general if s != seed_sentence and w in s.split()) for w in seed_words}
     return sets
 
 
