@@ -541,6 +541,17 @@ def build_corpus(cfg: CorpusConfig, out_dir: str | Path | None = None, jobs: int
         "errors": dict(err_summary), "error_examples": [f"{j.speaker} {j.text!r}: {e}" for j, e in errors[:10]],
         "seed_sentence_train_clips": sum(1 for e in by_split.get("train", []) if e.text == cfg.eval.seed_sentence),
     })
+    # Keep the time of the last build that made every clip (a cached re-run takes seconds).
+    previous = {}
+    if (out / "STATS.json").exists():
+        try:
+            previous = json.loads((out / "STATS.json").read_text())
+        except (OSError, json.JSONDecodeError):
+            previous = {}
+    if stats.get("clips_cached") == 0 and stats.get("clips_made"):
+        stats["full_build"] = {"time_s": stats["build_time_s"], "jobs": n_workers, "clips": stats["clips_made"]}
+    elif "full_build" in previous:
+        stats["full_build"] = previous["full_build"]
     (out / "STATS.json").write_text(json.dumps(stats, indent=2))
     log(format_stats(stats))
     if errors:
