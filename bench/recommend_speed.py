@@ -224,7 +224,7 @@ def bench_synthetic(n: int, runs: int) -> dict:
     load_after = os.getloadavg()[0]
     return {"machine": machine(), "torch_threads": torch.get_num_threads(), "songs": n,
             "vectors": "synthetic (real document embeddings + N(0, 0.03) noise, normalized)",
-            "index": index.kind, "recall_at_10": index.recall_at_10, "ef_search": index.ef_search,
+            "index": index.kind, "recall_at_10": index.recall_at_10, "search_effort": index.search_effort,
             "p50_ms": round(statistics.median(p50s), 2), "p95_ms": round(statistics.median(p95s), 2),
             "parse_p50_ms": round(statistics.median(parse_ms), 2), "runs": runs,
             "p50_ms_runs": [round(x, 2) for x in p50s], "p95_ms_runs": [round(x, 2) for x in p95s],

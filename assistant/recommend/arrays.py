@@ -33,7 +33,8 @@ class CatalogArrays:
         self.years = np.zeros(n, dtype=np.int32)
         self.artist_keys: list[str] = []
         self.genre_keys: list[tuple[str, ...]] = []
-        normalized: dict[str, str] = {}
+        normalized: dict[str, str] = {}  # artist credit -> normalized first artist
+        normalized_genre: dict[str, str] = {}
         genre_rows: dict[str, list[int]] = defaultdict(list)
         for i, song in enumerate(catalog.songs):
             for j, name in enumerate(FEATURES[:4]):
@@ -45,14 +46,17 @@ class CatalogArrays:
             if song.popularity is not None:
                 self.popularity[i] = song.popularity / 100.0
             self.years[i] = song.year or 0
-            self.artist_keys.append(normalize_text(song.artists[0]) if song.artists else "")
+            key = normalized.get(song.artist)
+            if key is None:
+                key = normalized[song.artist] = normalize_text(song.artists[0]) if song.artists else ""
+            self.artist_keys.append(key)
             keys = []
             for genre in song.genres:
-                key = normalized.get(genre)
-                if key is None:
-                    key = normalized[genre] = normalize_text(genre)
-                keys.append(key)
-                genre_rows[key].append(i)
+                gkey = normalized_genre.get(genre)
+                if gkey is None:
+                    gkey = normalized_genre[genre] = normalize_text(genre)
+                keys.append(gkey)
+                genre_rows[gkey].append(i)
             self.genre_keys.append(tuple(keys))
         # Songs' genres as a CSR matrix over the genre vocabulary, for vectorized affinity lookups.
         self.genre_vocab: list[str] = list(genre_rows)

@@ -44,5 +44,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"index {state}: {manifest.songs} songs, {manifest.kind}, {manifest.model} ({manifest.dimension}-d), "
           f"{manifest.songs_per_s:.0f} songs/s when built, in {cache_root(config.recommend)}")
     if manifest.recall_at_10 is not None:
-        print(f"HNSW recall@10 vs exact search: {manifest.recall_at_10:.3f} (efSearch {manifest.ef_search})")
+        effort = "nprobe" if manifest.kind == "ivf" else "efSearch"
+        print(f"{manifest.kind.upper()} recall@10 vs exact search: {manifest.recall_at_10:.3f} "
+              f"({effort} {manifest.search_effort})")
     return 0

@@ -33,7 +33,7 @@ from assistant.recommend.embedder import Embedder
 from assistant.recommend.vector_index import IndexOptions, VectorIndex
 
 APP_NAME = "assistant"
-MANIFEST_FORMAT = 1
+MANIFEST_FORMAT = 2
 INDEX_FILE = "index.faiss"
 MANIFEST_FILE = "manifest.json"
 BUILD_BATCH = 256
@@ -52,7 +52,7 @@ class Manifest:
     build_s: float
     songs_per_s: float
     recall_at_10: float | None = None
-    ef_search: int | None = None
+    search_effort: int | None = None  # IVF nprobe or HNSW efSearch that reached the recall
 
     @classmethod
     def read(cls, path: Path) -> "Manifest | None":
@@ -80,11 +80,11 @@ def index_key(model_label: str, fingerprint: str) -> str:
 
 
 def index_options(cfg: RecommendConfig) -> IndexOptions:
-    return IndexOptions(flat_max_songs=cfg.flat_max_songs)
+    return IndexOptions(flat_max_songs=cfg.flat_max_songs, approximate=cfg.approximate_index)
 
 
 def expected_kind(n_songs: int, options: IndexOptions) -> str:
-    return "flat" if n_songs <= options.flat_max_songs else "hnsw"
+    return "flat" if n_songs <= options.flat_max_songs else options.approximate
 
 
 def is_fresh(manifest: Manifest | None, model_label: str, fingerprint: str, kind: str) -> bool:
@@ -140,7 +140,7 @@ def ensure_index(catalog: Catalog, embedder: Embedder, cfg: RecommendConfig, *, 
     manifest = Manifest.read(folder / MANIFEST_FILE)
     if not force and is_fresh(manifest, embedder.label, fingerprint, kind):
         try:
-            index = VectorIndex.load(folder / INDEX_FILE, manifest.kind, manifest.recall_at_10, manifest.ef_search)
+            index = VectorIndex.load(folder / INDEX_FILE, manifest.kind, manifest.recall_at_10, manifest.search_effort)
             if len(index) == manifest.songs == len(catalog):
                 return index, manifest, False
         except RuntimeError:
@@ -151,7 +151,7 @@ def ensure_index(catalog: Catalog, embedder: Embedder, cfg: RecommendConfig, *, 
         doc_version=DOC_VERSION, kind=index.kind, songs=len(index),
         built_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"), build_s=round(seconds, 3),
         songs_per_s=round(len(index) / seconds, 1) if seconds > 0 else 0.0,
-        recall_at_10=index.recall_at_10, ef_search=index.ef_search)
+        recall_at_10=index.recall_at_10, search_effort=index.search_effort)
     try:
         _write(folder, index, manifest)
     except OSError as exc:
