@@ -23,6 +23,8 @@ corpus: $(STAMP)
 
 train: $(STAMP)
 	$(PY) -m assistant train --config configs/train.toml
+	cp runs/asr/best.pt runs/asr/phase1_epoch2.pt
+	$(PY) -m assistant train --config configs/train_phase2.toml
 
 bench: $(STAMP)
 	bash scripts/setup.sh --bench

@@ -42,9 +42,12 @@ class TrainConfig:
     valid_manifest: str = ""
     out_dir: str = "runs/asr"
     export_path: str = ""  # where the best checkpoint is copied at the end ("" = nowhere)
+    feature_cache_dir: str = ""  # featurized manifests are cached here; "" = out_dir/cache
+    init_checkpoint: str = ""  # start from these weights (same model config) with a fresh schedule; "" = random init
     lm_sources: tuple[str, ...] = ()  # manifest `source` values whose texts feed the decoder's n-gram
     epochs: int = 10
     max_steps: int = 0  # stop after this many optimizer steps (0 = no limit); for smoke tests
+    stop_after_epochs: int = 0  # end the run after this many epochs, the schedule still spanning `epochs` (0 = run all)
     batch_frames: int = 6000  # padded 10 ms frames per batch
     lr_max: float = 2e-3
     pct_start: float = 0.15
@@ -102,7 +105,7 @@ def load_experiment(path: str | Path) -> Experiment:
     for key in ("train_manifests",):
         if isinstance(train_raw.get(key), list):
             train_raw[key] = [rel(p) for p in train_raw[key]]
-    for key in ("valid_manifest", "out_dir", "export_path"):
+    for key in ("valid_manifest", "out_dir", "export_path", "init_checkpoint", "feature_cache_dir"):
         if isinstance(train_raw.get(key), str):
             train_raw[key] = rel(train_raw[key])
     train = build_section(TrainConfig, "train", train_raw)
@@ -186,13 +189,24 @@ def train(exp: Experiment, resume: bool = False) -> Path:
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     text = TextTransform()
     raw_extractor = FeatureExtractor.create()
-    train_bank = _bank(cfg.train_manifests, raw_extractor, text, out / "cache", "train", cfg.max_duration_s)
-    valid_bank = _bank([cfg.valid_manifest], raw_extractor, text, out / "cache", "valid", cfg.max_duration_s)
+    cache_dir = Path(cfg.feature_cache_dir) if cfg.feature_cache_dir else out / "cache"
+    train_bank = _bank(cfg.train_manifests, raw_extractor, text, cache_dir, "train", cfg.max_duration_s)
+    valid_bank = _bank([cfg.valid_manifest], raw_extractor, text, cache_dir, "valid", cfg.max_duration_s)
     mean, std = train_bank.stats()
     extractor = raw_extractor.with_stats(mean, std)
     lm_texts = sorted({u.text for u in train_bank.utterances if not cfg.lm_sources or u.source in cfg.lm_sources})
 
-    model = StreamingCTC(exp.model).to(device)
+    model = StreamingCTC(exp.model)
+    if cfg.init_checkpoint:
+        from assistant.asr.checkpoint import load_model
+
+        init = load_model(cfg.init_checkpoint)
+        if init.model.cfg != exp.model:
+            raise AssistantError(f"init_checkpoint {cfg.init_checkpoint} has a different model config than [model]")
+        model.load_state_dict(init.model.state_dict())
+        extractor = init.features  # keep the statistics the weights were trained with
+        print(f"initialized from {cfg.init_checkpoint}")
+    model = model.to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr_max, weight_decay=cfg.weight_decay)
     batches_per_epoch = len(train_bank.batches(cfg.batch_frames, cfg.seed))
     total_steps = batches_per_epoch * cfg.epochs
@@ -200,7 +214,7 @@ def train(exp: Experiment, resume: bool = False) -> Path:
         total_steps = min(total_steps, cfg.max_steps)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=cfg.lr_max, total_steps=max(total_steps, 2),
                                                     pct_start=cfg.pct_start, anneal_strategy="cos")
-    start_epoch, step, best_wer, elapsed_before = 0, 0, math.inf, 0.0
+    start_epoch, step, best_wer, best_cer, elapsed_before = 0, 0, math.inf, math.inf, 0.0
     state_path = out / "train_state.pt"
     if resume and state_path.is_file():
         st = torch.load(state_path, weights_only=False)
@@ -208,6 +222,7 @@ def train(exp: Experiment, resume: bool = False) -> Path:
         optimizer.load_state_dict(st["optimizer"])
         scheduler.load_state_dict(st["scheduler"])
         start_epoch, step, best_wer, elapsed_before = st["epoch"], st["step"], st["best_wer"], st["elapsed_s"]
+        best_cer = st.get("best_cer", math.inf)
         print(f"resumed from epoch {start_epoch}, step {step}")
 
     print(f"model: {count_parameters(model) / 1e6:.2f} M parameters; train {train_bank.hours():.2f} h "
@@ -226,7 +241,7 @@ def train(exp: Experiment, resume: bool = False) -> Path:
     autocast_device = "cuda" if device.type == "cuda" else "cpu"
     model.train()
     for epoch in range(start_epoch, cfg.epochs):
-        if cfg.max_steps and step >= cfg.max_steps:
+        if (cfg.max_steps and step >= cfg.max_steps) or (cfg.stop_after_epochs and epoch >= cfg.stop_after_epochs):
             break
         batches = train_bank.batches(cfg.batch_frames, cfg.seed + epoch)
         loss_sum, loss_n = 0.0, 0
@@ -267,12 +282,14 @@ def train(exp: Experiment, resume: bool = False) -> Path:
         }
         model_cpu = model.to("cpu")
         save_checkpoint(out / "last.pt", model_cpu, extractor, lm_texts=lm_texts, training=training_meta)
-        if rates.wer < best_wer:
-            best_wer = rates.wer
+        if rates.wer < best_wer or (rates.wer == best_wer and rates.cer < best_cer):
+            best_wer, best_cer = rates.wer, rates.cer
             save_checkpoint(out / "best.pt", model_cpu, extractor, lm_texts=lm_texts, training=training_meta)
+            if cfg.export_path:  # the export always holds the best so far, so an interrupted run still ships one
+                save_checkpoint(cfg.export_path, model_cpu, extractor, lm_texts=lm_texts, training=training_meta)
         model.to(device)
         torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                    "epoch": epoch + 1, "step": step, "best_wer": best_wer, "elapsed_s": time.time() - t0},
+                    "epoch": epoch + 1, "step": step, "best_wer": best_wer, "best_cer": best_cer, "elapsed_s": time.time() - t0},
                    state_path.with_suffix(".tmp"))
         state_path.with_suffix(".tmp").replace(state_path)
         from assistant.training.plots import plot_metrics
@@ -280,8 +297,5 @@ def train(exp: Experiment, resume: bool = False) -> Path:
         plot_metrics(metrics_path, out / "curves.png")
     best = out / "best.pt"
     if cfg.export_path:
-        export = Path(cfg.export_path)
-        export.parent.mkdir(parents=True, exist_ok=True)
-        export.write_bytes(best.read_bytes())
-        print(f"exported {best} -> {export}")
+        print(f"best checkpoint exported to {cfg.export_path}")
     return best
