@@ -66,8 +66,10 @@ def speech_end_s(audio: np.ndarray) -> float:
     return (loud[-1] + 1) * 160 / RATE
 
 
-def ensure_model(tmp: Path) -> tuple[Path, str]:
-    """The shipped model, or a randomly initialized one of the default size (same compute, noise text)."""
+def ensure_model(tmp: Path, override: str | None = None) -> tuple[Path, str]:
+    """`override`, else the shipped model, else a randomly initialized one of the default size (same compute, noise text)."""
+    if override:
+        return Path(override).resolve(), override
     if SHIPPED_MODEL.is_file():
         return SHIPPED_MODEL, "models/asr.pt"
     import torch
@@ -232,7 +234,11 @@ class PacedPlayer:
         self.running = False
         self.thread.join(timeout=2)
         self.proc.stdin.close()
-        self.proc.wait(timeout=5)
+        try:
+            self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.proc.terminate()
+            self.proc.wait()
 
 
 def percentile(values: list[float], q: float) -> float:

@@ -136,12 +136,13 @@ def main() -> int:
     ap.add_argument("--utterances", type=int, default=len(COMMANDS))
     ap.add_argument("--gap-s", type=float, default=1.5, help="room noise between commands")
     ap.add_argument("--idle-s", type=float, default=30.0, help="how long to measure CPU while silent")
+    ap.add_argument("--model", help="recognizer checkpoint (default: models/asr.pt, else random weights)")
     ap.add_argument("--json", help="also write the raw rows here")
     args = ap.parse_args()
     commands_text = (COMMANDS * (args.utterances // len(COMMANDS) + 1))[: args.utterances]
     with tempfile.TemporaryDirectory(prefix="bench-daemon-") as tmp_name:
         tmp = Path(tmp_name)
-        model, model_desc = ensure_model(tmp)
+        model, model_desc = ensure_model(tmp, args.model)
         commands = synthesize(tmp / "wav", commands_text)
         with VirtualMic(tmp / "pulse") as vm:
             player = PacedPlayer(vm)

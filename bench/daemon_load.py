@@ -146,13 +146,14 @@ def main() -> int:
     ap.add_argument("--clients", type=int, default=50)
     ap.add_argument("--streams", type=int, default=4)
     ap.add_argument("--commands", type=int, default=8, help="commands per stream")
+    ap.add_argument("--model", help="recognizer checkpoint (default: models/asr.pt, else random weights)")
     ap.add_argument("--json", help="also write the raw results here")
     args = ap.parse_args()
     n = args.streams * args.commands
     texts = (COMMANDS * (n // len(COMMANDS) + 1))[:n]
     with tempfile.TemporaryDirectory(prefix="bench-load-") as tmp_name:
         tmp = Path(tmp_name)
-        model, model_desc = ensure_model(tmp)
+        model, model_desc = ensure_model(tmp, args.model)
         clips = synthesize(tmp / "wav", texts)
         d = DaemonProcess(tmp, model, dict(os.environ), extra_args=["--input", "none"])
         try:

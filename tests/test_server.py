@@ -478,6 +478,30 @@ def test_remote_audio_gives_the_full_event_sequence():
     arun(main())
 
 
+def test_final_decoding_starts_at_a_pause_and_restarts_when_speech_resumes():
+    async def main():
+        async with running() as d:
+            async with connect(d.url) as ws:
+                await recv(ws, "hello")
+                await ws.send(json.dumps({"type": "audio.start"}))
+                await recv(ws, "ack")
+                audio = np.concatenate([room(500, 1), speechlike(700) + room(700, 2), room(240, 3),   # a pause, then more
+                                        speechlike(700, f0=150) + room(700, 4), room(1000, 5)])
+                pcm = (audio * 32767).astype("<i2").tobytes()
+                for i in range(0, len(pcm), 1280):
+                    await ws.send(pcm[i:i + 1280])
+                    await asyncio.sleep(0.03)
+                events = await collect(ws, "transcript.final")
+                assert sum(e["type"] == "vad.start" for e in events) == 1
+                partials = [e["audio_ms"] for e in events if e["type"] == "transcript.partial"]
+                assert partials == sorted(partials) and all(ms % 160 == 0 for ms in partials)
+                final = events[-1]
+                assert final["text"] == "play something sad by adele" and final["audio_ms"] >= 1600
+            m = d.metrics.speculative_finals
+            assert m.get("discarded") == 1 and m.get("used") == 1
+    arun(main())
+
+
 def test_remote_audio_faster_than_real_time_is_dropped_with_an_error():
     async def main():
         async with running() as d:

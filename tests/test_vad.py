@@ -8,7 +8,7 @@ import subprocess
 import numpy as np
 import pytest
 
-from assistant.audio.vad import Endpointer, SpeechAudio, SpeechEnded, SpeechStarted
+from assistant.audio.vad import Endpointer, SpeechAudio, SpeechEnded, SpeechPaused, SpeechResumed, SpeechStarted
 from assistant.config import VadConfig
 
 RATE = 16000
@@ -39,8 +39,9 @@ def run(ep: Endpointer, audio: np.ndarray, block: int = 480) -> list:
     return events
 
 
-def kinds(events):
-    return [type(e).__name__ for e in events if not isinstance(e, SpeechAudio)]
+def kinds(events, pauses: bool = False):
+    skip = (SpeechAudio,) if pauses else (SpeechAudio, SpeechPaused, SpeechResumed)
+    return [type(e).__name__ for e in events if not isinstance(e, skip)]
 
 
 def test_one_utterance_with_preroll_and_hangover():
@@ -76,6 +77,19 @@ def test_pause_shorter_than_hangover_keeps_one_utterance():
     assert events[-1].duration_ms == 1320
 
 
+def test_pauses_inside_an_utterance_are_reported():
+    ep = Endpointer(VadConfig(hangover_ms=400), vad=EnergyVad())
+    events = run(ep, np.concatenate([silence(300), tone(510), silence(210), tone(510), silence(600)]))
+    assert kinds(events, pauses=True) == ["SpeechStarted", "SpeechPaused", "SpeechResumed", "SpeechPaused", "SpeechEnded"]
+    # the second pause is reported 150 ms after the last voiced frame, the end 390 ms after it
+    audio_ms = np.cumsum([len(e.audio) * 1000 // RATE if isinstance(e, SpeechAudio) else 0 for e in events])
+    at = {type(e).__name__: ms for e, ms in zip(events, audio_ms) if not isinstance(e, SpeechAudio)}
+    assert at["SpeechEnded"] - at["SpeechPaused"] == 390 - 150
+    short = run(Endpointer(VadConfig(hangover_ms=400), vad=EnergyVad()),
+                np.concatenate([silence(300), tone(510), silence(90), tone(510), silence(600)]))
+    assert kinds(short, pauses=True) == ["SpeechStarted", "SpeechPaused", "SpeechEnded"]  # 90 ms is no pause
+
+
 def test_max_length_cuts_and_restarts():
     ep = Endpointer(VadConfig(max_utterance_ms=1000), vad=EnergyVad())
     events = run(ep, np.concatenate([silence(300), tone(1500), silence(700)]))
@@ -98,7 +112,8 @@ def test_block_size_does_not_matter():
     ref = None
     for block in (160, 480, 1000, 4801, len(audio)):
         ev = run(Endpointer(VadConfig(), vad=EnergyVad()), audio, block)
-        summary = [(type(e).__name__, getattr(e, "speech_start_ms", None), getattr(e, "speech_end_ms", None)) for e in ev if not isinstance(e, SpeechAudio)]
+        summary = [(type(e).__name__, getattr(e, "speech_start_ms", None), getattr(e, "speech_end_ms", None))
+                   for e in ev if isinstance(e, (SpeechStarted, SpeechEnded))]
         assert ref is None or summary == ref
         ref = summary
     assert [s[0] for s in ref] == ["SpeechStarted", "SpeechEnded"] * 2

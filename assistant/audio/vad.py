@@ -9,6 +9,9 @@ NoiseFloor), and returns events:
     SpeechStarted(audio, speech_start_ms)  enough voiced audio (`start_trigger_ms`);
                                            `audio` holds the pre-roll and the trigger frames
     SpeechAudio(audio)                     every further frame while the utterance is open
+    SpeechPaused() / SpeechResumed()       `PAUSE_MS` of silence inside an open utterance, and
+                                           voice again after it (the pipeline starts the final
+                                           decoding at a pause, before the hangover is over)
     SpeechEnded(speech_end_ms, reason, accepted)
         reason "silence"      `hangover_ms` (in whole frames) of unvoiced frames after the last voiced one
                "max_length"   `max_utterance_ms` reached
@@ -37,6 +40,8 @@ WARMUP_MS = 300
 GATE_DB = 9.0
 NOISE_ADAPT = 0.05  # per non-speech frame, how far the noise floor moves towards the frame's level
 INITIAL_FLOOR_DB = -60.0  # a quiet room; the floor starts no higher, so speech at the very start still passes
+# Silence inside an utterance that is reported as a pause (at most half the hangover).
+PAUSE_MS = 150
 
 
 @dataclass(frozen=True)
@@ -51,6 +56,16 @@ class SpeechAudio:
 
 
 @dataclass(frozen=True)
+class SpeechPaused:
+    pass
+
+
+@dataclass(frozen=True)
+class SpeechResumed:
+    pass
+
+
+@dataclass(frozen=True)
 class SpeechEnded:
     speech_end_ms: int     # end of the last voiced frame
     duration_ms: int       # speech_end_ms - speech_start_ms
@@ -58,7 +73,7 @@ class SpeechEnded:
     accepted: bool
 
 
-EndpointEvent = SpeechStarted | SpeechAudio | SpeechEnded
+EndpointEvent = SpeechStarted | SpeechAudio | SpeechPaused | SpeechResumed | SpeechEnded
 
 
 def _webrtc_vad(aggressiveness: int):
@@ -101,6 +116,7 @@ class Endpointer:
         self.trigger_voiced = max(1, math.ceil(TRIGGER_RATIO * self.trigger_frames))
         self.preroll_frames = math.ceil(cfg.preroll_ms / cfg.frame_ms)
         self.hangover_frames = max(1, round(cfg.hangover_ms / cfg.frame_ms))  # 400 ms of 30 ms frames: 13
+        self.pause_frames = max(1, min(round(PAUSE_MS / cfg.frame_ms), self.hangover_frames // 2))
         self.max_frames = cfg.max_utterance_ms // cfg.frame_ms
         self.warmup_frames = math.ceil(WARMUP_MS / cfg.frame_ms)
         self.noise = NoiseFloor()
@@ -159,10 +175,14 @@ class Endpointer:
             return
         events.append(SpeechAudio(audio=frame.copy()))
         if voiced:
+            if self._silent_run >= self.pause_frames:
+                events.append(SpeechResumed())
             self._last_voiced_frame = index
             self._silent_run = 0
         else:
             self._silent_run += 1
+            if self._silent_run == self.pause_frames:
+                events.append(SpeechPaused())
         if self._silent_run >= self.hangover_frames:
             events.append(self._end("silence"))
         elif index + 1 - self._start_frame >= self.max_frames:

@@ -38,6 +38,8 @@ class ClientQueue:
         self.items: deque[_Item] = deque()
         self.overflowed = False
         self._ready = asyncio.Event()
+        self._room = asyncio.Event()
+        self._room.set()
 
     def __len__(self) -> int:
         return len(self.items)
@@ -50,6 +52,7 @@ class ClientQueue:
         if len(self.items) >= self.max_events and not self._shed():
             self.overflowed = True
             self.items.clear()
+            self._room.set()  # a reader waiting for room goes on, and finds the connection closing
             self._count("disconnect")
             self.on_overflow()
             return False
@@ -83,7 +86,16 @@ class ClientQueue:
         while not self.items:
             self._ready.clear()
             await self._ready.wait()
-        return self.items.popleft().data
+        item = self.items.popleft()
+        if len(self.items) <= self.max_events // 4:
+            self._room.set()
+        return item.data
+
+    async def wait_for_room(self) -> None:
+        """Until at most a quarter is queued, when half or more is: replies to a client wait for it to read."""
+        if len(self.items) >= self.max_events // 2 and not self.overflowed:
+            self._room.clear()
+            await self._room.wait()
 
 
 class Hub:

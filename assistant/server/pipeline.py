@@ -4,9 +4,10 @@
                                 the event loop (cheap), publishes vad.start /
                                 vad.end at once, and feeds each open utterance
     UtteranceTask.run()         one recognizer session per utterance: audio in
-                                `chunk_ms` steps -> transcript.partial; at the
-                                endpoint finish() -> transcript.final; then the
-                                listening policy and the command runner
+                                `chunk_ms` steps -> transcript.partial; at a
+                                pause finish() starts speculatively, at the
+                                endpoint its result is transcript.final; then
+                                the listening policy and the command runner
 
 Recognizer calls go through the single "asr" worker that owns the model, so
 several sources share it; an utterance's queue decouples the audio path from
@@ -25,7 +26,7 @@ import numpy as np
 
 from assistant.asr.features import SAMPLE_RATE_HZ
 from assistant.audio.blocks import AudioSource
-from assistant.audio.vad import Endpointer, SpeechAudio, SpeechEnded, SpeechStarted
+from assistant.audio.vad import Endpointer, EndpointEvent, SpeechAudio, SpeechEnded, SpeechPaused, SpeechResumed, SpeechStarted
 from assistant.config import VadConfig
 from assistant.server import protocol as p
 from assistant.server.commands import CommandRunner, Origin
@@ -54,6 +55,16 @@ class PipelineContext:
 
 
 @dataclass(frozen=True)
+class _Pause:
+    pass
+
+
+@dataclass(frozen=True)
+class _Resume:
+    pass
+
+
+@dataclass(frozen=True)
 class _End:
     event: SpeechEnded
     t_speech_end: float  # monotonic estimate of when the last voiced sample was captured
@@ -66,14 +77,36 @@ def _finish(session, rest: np.ndarray) -> str:
     return session.finish()
 
 
+def _replay(recognizer, audio: np.ndarray) -> tuple[object, str]:
+    """On the asr worker: a fresh session that has heard `audio` (streaming equals whole-clip)."""
+    session = recognizer.new_session()
+    return session, session.accept(audio) if len(audio) else ""
+
+
 class UtteranceTask:
+    """One utterance: streaming recognition, partials, the final, the command.
+
+    At a pause (SpeechPaused) the final decoding starts at once on what was said
+    so far, while the endpointer still waits out its hangover; if the endpoint
+    follows, that final is used (the beam search is then mostly done). If speech
+    resumes instead, the speculative result is dropped and a fresh session
+    replays the utterance's audio, so nothing said is lost.
+    """
+
     def __init__(self, ctx: PipelineContext, source_id: str, user: str, utterance: str, first_audio: np.ndarray):
         self.ctx = ctx
         self.source_id = source_id
         self.user = user
         self.utterance = utterance
-        self.inbox: asyncio.Queue[np.ndarray | _End] = asyncio.Queue()  # bounded by max_utterance_ms
+        self.chunk = SAMPLE_RATE_HZ * ctx.chunk_ms // 1000
+        self.inbox: asyncio.Queue[np.ndarray | _Pause | _Resume | _End] = asyncio.Queue()  # bounded by max_utterance_ms
         self.inbox.put_nowait(first_audio)
+        self.heard: list[np.ndarray] = []    # all audio so far, for a replay after a false pause
+        self.pending: list[np.ndarray] = []  # audio not yet given to the session
+        self.decoded = 0                     # samples given to the session
+        self.session = None
+        self.speculation: asyncio.Future | None = None
+        self.speculated = 0                  # samples the speculative final covers
         self.task = asyncio.create_task(self.run(), name=f"utterance-{utterance}")
 
     async def run(self) -> None:
@@ -91,40 +124,90 @@ class UtteranceTask:
     async def _recognize(self) -> None:
         ctx = self.ctx
         rec = ctx.recognizer
-        session = await ctx.asr.call(rec.new_session) if rec is not None else None
-        chunk = SAMPLE_RATE_HZ * ctx.chunk_ms // 1000
-        pending: list[np.ndarray] = []
-        n_pending = 0
-        audio_samples = 0
+        if rec is not None:
+            self.session = await ctx.asr.call(rec.new_session)
         while True:
             item = await self.inbox.get()
-            if isinstance(item, np.ndarray):
-                pending.append(item)
-                n_pending += len(item)
-                while n_pending >= chunk and session is not None:
-                    buf = np.concatenate(pending)
-                    step, rest = buf[:chunk], buf[chunk:]
-                    pending, n_pending = [rest], len(rest)
-                    t = time.perf_counter()
-                    text = await ctx.asr.call(session.accept, step)
-                    ctx.metrics.asr_step.observe(time.perf_counter() - t)
-                    audio_samples += len(step)
-                    ctx.hub.publish(p.TranscriptPartial(source=self.source_id, utterance=self.utterance, text=text,
-                                                        audio_ms=audio_samples * 1000 // SAMPLE_RATE_HZ))
-                continue
-            end = item.event
-            if not end.accepted:
-                ctx.metrics.utterances.inc(1, "too_short")
+            if isinstance(item, _End):
+                await self._end(item)
                 return
-            if session is None:
-                ctx.metrics.utterances.inc(1, "failed")
-                ctx.hub.publish(p.ErrorEvent(code=p.E_UNAVAILABLE, message=f"speech not recognized: {ctx.asr_unavailable}",
-                                             source=self.source_id, utterance=self.utterance))
-                return
-            rest = np.concatenate(pending) if pending else np.zeros(0, dtype=np.float32)
-            text = await ctx.asr.call(_finish, session, rest)  # one trip to the worker
-            await self._final(text, audio_samples + n_pending, item.t_speech_end)
+            if rec is None:
+                continue  # nothing to recognize with; the end reports it
+            if isinstance(item, _Pause):
+                self._speculate()
+            elif isinstance(item, _Resume):
+                await self._resume()
+            else:
+                self.heard.append(item)
+                self.pending.append(item)
+                if self.speculation is None:
+                    await self._stream()
+
+    def _take_pending(self, n: int | None = None) -> np.ndarray:
+        buf = np.concatenate(self.pending) if self.pending else np.zeros(0, dtype=np.float32)
+        n = len(buf) if n is None else n
+        self.pending = [buf[n:]] if n < len(buf) else []
+        return buf[:n]
+
+    def _pending_samples(self) -> int:
+        return sum(len(a) for a in self.pending)
+
+    async def _stream(self) -> None:
+        """Every whole chunk of pending audio through the session, each giving a partial transcript."""
+        ctx = self.ctx
+        while self._pending_samples() >= self.chunk:
+            step = self._take_pending(self.chunk)
+            t = time.perf_counter()
+            text = await ctx.asr.call(self.session.accept, step)
+            ctx.metrics.asr_step.observe(time.perf_counter() - t)
+            self.decoded += len(step)
+            self._partial(text)
+
+    def _partial(self, text: str) -> None:
+        self.ctx.hub.publish(p.TranscriptPartial(source=self.source_id, utterance=self.utterance, text=text,
+                                                 audio_ms=self.decoded * 1000 // SAMPLE_RATE_HZ))
+
+    def _speculate(self) -> None:
+        if self.speculation is not None:
             return
+        rest = self._take_pending()
+        self.speculated = self.decoded + len(rest)
+        self.speculation = asyncio.ensure_future(self.ctx.asr.call(_finish, self.session, rest))
+        self.session = None  # finished: a resumption needs a new one
+
+    async def _resume(self) -> None:
+        if self.speculation is None:
+            return
+        self.speculation.add_done_callback(lambda f: f.cancelled() or f.exception())  # result unused
+        self.speculation = None
+        self.ctx.metrics.speculative_finals.inc(1, "discarded")
+        audio = np.concatenate(self.heard)
+        aligned = len(audio) // self.chunk * self.chunk
+        self.session, text = await self.ctx.asr.call(_replay, self.ctx.recognizer, audio[:aligned])
+        self.decoded = aligned
+        self.pending = [audio[aligned:]]
+        if aligned:
+            self._partial(text)
+        await self._stream()
+
+    async def _end(self, end: _End) -> None:
+        ctx = self.ctx
+        if not end.event.accepted:
+            ctx.metrics.utterances.inc(1, "too_short")
+            return
+        if ctx.recognizer is None:
+            ctx.metrics.utterances.inc(1, "failed")
+            ctx.hub.publish(p.ErrorEvent(code=p.E_UNAVAILABLE, message=f"speech not recognized: {ctx.asr_unavailable}",
+                                         source=self.source_id, utterance=self.utterance))
+            return
+        if self.speculation is not None:
+            ctx.metrics.speculative_finals.inc(1, "used")
+            text, samples = await self.speculation, self.speculated
+        else:
+            rest = self._take_pending()
+            text = await ctx.asr.call(_finish, self.session, rest)  # one trip to the worker
+            samples = self.decoded + len(rest)
+        await self._final(text, samples, end.t_speech_end)
 
     async def _final(self, text: str, audio_samples: int, t_speech_end: float) -> None:
         ctx = self.ctx
@@ -168,10 +251,14 @@ class SourcePipeline:
             for t in self.tasks:
                 t.cancel()
 
-    def _on(self, event: SpeechStarted | SpeechAudio | SpeechEnded, now: float) -> None:
+    def _on(self, event: EndpointEvent, now: float) -> None:
         ctx = self.ctx
         if isinstance(event, SpeechAudio):
             self.current.inbox.put_nowait(event.audio)
+        elif isinstance(event, SpeechPaused):
+            self.current.inbox.put_nowait(_Pause())
+        elif isinstance(event, SpeechResumed):
+            self.current.inbox.put_nowait(_Resume())
         elif isinstance(event, SpeechStarted):
             utt = UtteranceTask(ctx, self.source.source_id, self.user, ctx.next_utterance_id(), event.audio)
             self.current = utt

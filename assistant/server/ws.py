@@ -6,7 +6,9 @@ message means is the `Backend`'s business (the daemon implements it).
 Per connection: a reader (rate limit, parse, dispatch) and a writer
 draining the client's bounded `ClientQueue`, so a client that never reads
 only fills its own queue and is closed with 1008 when that queue holds
-nothing more it may drop. Cleanup (hub, remote audio stream) is in `finally`.
+nothing more it may drop. The reader waits while the client's queue is half
+full, so a client that sends requests faster than it reads the answers is
+slowed down (TCP backpressure) rather than dropped. Cleanup (hub, remote audio stream) is in `finally`.
 """
 
 from __future__ import annotations
@@ -125,6 +127,7 @@ class ClientHandler:
 
     async def _read(self) -> None:
         async for message in self.ws:
+            await self.queue.wait_for_room()  # a client that sends faster than it reads is slowed down, not dropped
             now = time.monotonic()
             if not self.bucket.allow(now):
                 self.server.metrics.refused.inc(1, p.E_RATE_LIMITED)
