@@ -97,7 +97,7 @@ class AsrConfig:
     quantize_int8: bool = False  # dynamic int8 quantization of linear/recurrent layers
     beam_width: int = 12
     lm_weight: float = 0.5  # word n-gram weight in the final beam search
-    word_bonus: float = 1.0  # per-word insertion bonus
+    word_bonus: float = 2.0  # per-word insertion bonus
     hotword_weight: float = 3.0  # boost for prefixes of catalog names
     use_catalog_bias: bool = True
 

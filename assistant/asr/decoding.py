@@ -45,7 +45,7 @@ def greedy_decode(log_probs: np.ndarray, text: TextTransform | None = None) -> s
 class BeamOptions:
     beam_width: int = 12
     lm_weight: float = 0.5
-    word_bonus: float = 1.0
+    word_bonus: float = 2.0
     hotword_weight: float = 3.0
     unk_prefix_logp: float = -4.0  # for a partial word that starts no known word (times lm_weight)
     char_prune_logp: float = -10.0  # characters this far below a frame's best are not tried

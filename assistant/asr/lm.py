@@ -16,7 +16,10 @@ from collections.abc import Iterable
 BOS = "<s>"
 EOS = "</s>"
 DISCOUNT = 0.75
-UNK_LOGP = -12.0
+# A word the n-gram never saw costs UNK_LOGP plus UNK_PER_CHAR_LOGP per letter, so
+# joining two unknown words into one is never cheaper than keeping them apart.
+UNK_LOGP = -5.0
+UNK_PER_CHAR_LOGP = -1.0
 
 
 class WordNgram:
@@ -86,7 +89,7 @@ class WordNgram:
         if cached is not None:
             return cached
         if word != EOS and word not in self.vocabulary:
-            value = self.unk_logp
+            value = self.unk_logp + UNK_PER_CHAR_LOGP * len(word)
         else:
             if self.order == 3:
                 p = self._p_tri(word, ctx[0], ctx[1])
