@@ -74,6 +74,10 @@ async def measure(d: DaemonProcess, player: PacedPlayer, commands, gap_s: float,
         task.cancel()
     return {"rows": rows, "idle_cpu_pct": round(idle_pct, 2), **memory,
             "dropped_mic_blocks": _metric(metrics, 'assistant_audio_dropped_frames_total{kind="microphone"}'),
+            "speculative_used": _metric(metrics, 'assistant_speculative_finals_total{outcome="used"}'),
+            "speculative_discarded": _metric(metrics, 'assistant_speculative_finals_total{outcome="discarded"}'),
+            "asr_step_mean_ms": round(1000 * _metric(metrics, "assistant_asr_step_seconds_sum")
+                                      / max(1.0, _metric(metrics, "assistant_asr_step_seconds_count")), 1),
             "stream_latency_ms": round(player.stream_latency_s * 1000, 1)}
 
 
@@ -114,7 +118,7 @@ def summarize(result: dict, model_desc: str, hangover_ms: int) -> str:
     missed = sum(r["utterances"] == 0 or "transcript.final" not in r for r in rows)
     split = sum(r["utterances"] > 1 for r in rows)
     lines = [
-        f"Machine: {machine()}. Model: {model_desc}. Hangover {hangover_ms} ms: target p95 <= {hangover_ms + 150} ms.",
+        f"Machine: {machine()}, load average {os.getloadavg()[0]:.1f} at the end. Model: {model_desc}. Hangover {hangover_ms} ms: target p95 <= {hangover_ms + 150} ms.",
         f"Utterances: {len(rows)} espeak-ng commands (4 voices) through the PulseAudio virtual microphone; "
         f"{missed} missed, {split} split in two. Playback latency of the virtual mic's player: {result['stream_latency_ms']} ms (accounted for).",
         "",
@@ -126,7 +130,9 @@ def summarize(result: dict, model_desc: str, hangover_ms: int) -> str:
                          ("intent (player controls, none)", control)):
         if values:
             lines.append(f"| {name} | {len(values)} | {percentile(values, 50):.0f} | {percentile(values, 95):.0f} | {max(values):.0f} |")
-    lines += ["", "| idle CPU (room noise only) | RSS | peak RSS | mic blocks dropped |", "|---|---|---|---|",
+    lines += ["", f"Finals decoded at a pause: {result['speculative_used']:.0f} used, {result['speculative_discarded']:.0f} "
+              f"discarded (speech resumed); recognizer time per 160 ms chunk: {result['asr_step_mean_ms']} ms mean.",
+              "", "| idle CPU (room noise only) | RSS | peak RSS | mic blocks dropped |", "|---|---|---|---|",
               f"| {result['idle_cpu_pct']:.2f} % of one core | {result['rss_mb']:.0f} MB | {result['peak_rss_mb']:.0f} MB | {result['dropped_mic_blocks']:.0f} |"]
     return "\n".join(lines)
 

@@ -126,7 +126,7 @@ def report(r: dict, model_desc: str, n_clients: int, n_streams: int, per_stream:
     dropped_audio = metric(m, 'assistant_audio_dropped_frames_total{kind="remote"}')
     shed = metric(m, "assistant_events_dropped_total")
     lines = [
-        f"Machine: {machine()}. Model: {model_desc}. {n_clients} listening clients + {n_streams} remote streams "
+        f"Machine: {machine()}, load average {os.getloadavg()[0]:.1f} at the end. Model: {model_desc}. {n_clients} listening clients + {n_streams} remote streams "
         f"x {per_stream} commands, 20 ms frames in real time.",
         "",
         "| remote blocks dropped | audio_overflow errors | finals missed / extra | listeners with every final | events shed | daemon CPU | RSS |",

@@ -90,6 +90,27 @@ def test_pauses_inside_an_utterance_are_reported():
     assert kinds(short, pauses=True) == ["SpeechStarted", "SpeechPaused", "SpeechEnded"]  # 90 ms is no pause
 
 
+class ConfusedVad(EnergyVad):
+    """webrtcvad after digital silence: from then on it calls room noise speech too."""
+
+    def __init__(self):
+        self.confused = False
+
+    def is_speech(self, pcm: bytes, rate: int) -> bool:
+        self.confused = self.confused or not any(pcm)
+        return self.confused or super().is_speech(pcm, rate)
+
+
+def test_the_noise_floor_ends_speech_even_when_webrtcvad_calls_noise_speech():
+    rng = np.random.default_rng(1)
+    noise = lambda ms: (0.003 * rng.standard_normal(RATE * ms // 1000)).astype(np.float32)  # noqa: E731
+    audio = np.concatenate([noise(1500), tone(600) + noise(600), silence(120), noise(3000)])  # a dropout, then room noise
+    events = run(Endpointer(VadConfig(), vad=ConfusedVad()), audio)
+    assert kinds(events) == ["SpeechStarted", "SpeechEnded"]
+    end = next(e for e in events if isinstance(e, SpeechEnded))
+    assert end.reason == "silence" and abs(end.speech_end_ms - 2100) <= 60  # not 3 s of noise later
+
+
 def test_max_length_cuts_and_restarts():
     ep = Endpointer(VadConfig(max_utterance_ms=1000), vad=EnergyVad())
     events = run(ep, np.concatenate([silence(300), tone(1500), silence(700)]))

@@ -38,8 +38,9 @@ WARMUP_MS = 300
 # overhang). A frame only counts as voiced when it is also this much louder
 # than the background, so the hangover is counted from the real end of speech.
 GATE_DB = 9.0
-NOISE_ADAPT = 0.05  # per non-speech frame, how far the noise floor moves towards the frame's level
-INITIAL_FLOOR_DB = -60.0  # a quiet room; the floor starts no higher, so speech at the very start still passes
+FLOOR_WINDOW_MS = 3000  # the noise floor is a low percentile of the frame levels over this long
+FLOOR_PERCENTILE = 10  # tolerates up to ~300 ms of digital silence in the window
+INITIAL_FLOOR_DB = -60.0  # a quiet room; in the first second the floor is no higher, so speech at the very start passes
 # Silence inside an utterance that is reported as a pause (at most half the hangover).
 PAUSE_MS = 150
 
@@ -83,20 +84,26 @@ def _webrtc_vad(aggressiveness: int):
 
 
 class NoiseFloor:
-    """The background level in dB, learned from frames webrtcvad calls non-speech."""
+    """The background level in dB: a low percentile of the frame levels of the last few seconds.
 
-    def __init__(self, gate_db: float = GATE_DB):
+    Minimum statistics rather than webrtcvad's labels, so a moment of digital
+    silence (a dropout, a muted microphone) or webrtcvad calling noise speech
+    cannot drag the floor down for long: a handful of odd frames is ignored
+    and the rest leave the window after FLOOR_WINDOW_MS.
+    """
+
+    def __init__(self, frame_ms: int, gate_db: float = GATE_DB):
         self.gate_db = gate_db
-        self.floor_db: float | None = None
+        self.levels: deque[float] = deque(maxlen=round(FLOOR_WINDOW_MS / frame_ms))
+        self.settled = round(1000 / frame_ms)  # before a second of audio the floor is at most INITIAL_FLOOR_DB
+        self.floor_db = INITIAL_FLOOR_DB
 
     def voiced(self, frame: np.ndarray, vad_says_speech: bool) -> bool:
         level_db = 10.0 * math.log10(float(np.dot(frame, frame)) / max(len(frame), 1) + 1e-10)
-        if self.floor_db is None:
-            self.floor_db = min(level_db, INITIAL_FLOOR_DB)
-        if not vad_says_speech:
-            self.floor_db += NOISE_ADAPT * (level_db - self.floor_db)
-        else:
-            self.floor_db = min(self.floor_db, level_db)
+        self.levels.append(level_db)
+        self.floor_db = sorted(self.levels)[len(self.levels) * FLOOR_PERCENTILE // 100]
+        if len(self.levels) < self.settled:
+            self.floor_db = min(self.floor_db, INITIAL_FLOOR_DB)
         return vad_says_speech and level_db > self.floor_db + self.gate_db
 
 
@@ -119,7 +126,7 @@ class Endpointer:
         self.pause_frames = max(1, min(round(PAUSE_MS / cfg.frame_ms), self.hangover_frames // 2))
         self.max_frames = cfg.max_utterance_ms // cfg.frame_ms
         self.warmup_frames = math.ceil(WARMUP_MS / cfg.frame_ms)
-        self.noise = NoiseFloor()
+        self.noise = NoiseFloor(cfg.frame_ms)
         self._pending = np.zeros(0, dtype=np.float32)
         self._frames_seen = 0              # frames classified so far (stream clock)
         self._history: deque[tuple[np.ndarray, bool]] = deque(maxlen=self.preroll_frames + self.trigger_frames)
