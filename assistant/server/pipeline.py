@@ -175,12 +175,15 @@ class UtteranceTask:
         self.speculation = asyncio.ensure_future(self.ctx.asr.call(_finish, self.session, rest))
         self.session = None  # finished: a resumption needs a new one
 
-    async def _resume(self) -> None:
-        if self.speculation is None:
-            return
+    def _drop_speculation(self) -> None:
         self.speculation.add_done_callback(lambda f: f.cancelled() or f.exception())  # result unused
         self.speculation = None
         self.ctx.metrics.speculative_finals.inc(1, "discarded")
+
+    async def _resume(self) -> None:
+        if self.speculation is None:
+            return
+        self._drop_speculation()
         audio = np.concatenate(self.heard)
         aligned = len(audio) // self.chunk * self.chunk
         self.session, text = await self.ctx.asr.call(_replay, self.ctx.recognizer, audio[:aligned])
@@ -194,6 +197,8 @@ class UtteranceTask:
         ctx = self.ctx
         if not end.event.accepted:
             ctx.metrics.utterances.inc(1, "too_short")
+            if self.speculation is not None:
+                self._drop_speculation()
             return
         if ctx.recognizer is None:
             ctx.metrics.utterances.inc(1, "failed")
