@@ -77,7 +77,6 @@ class ClientHandler:
         self.bucket = TokenBucket(server.cfg.max_messages_per_s, now_s=time.monotonic())
         self.last_rate_error_s = -1e9
         self.remote: RemoteStream | None = None
-        self.remote_count = 0
         self.last_overflow_error_s = -1e9
         self.queue: ClientQueue | None = None
 
