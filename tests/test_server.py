@@ -153,6 +153,21 @@ async def collect(ws, until: str, timeout: float = 10.0) -> list[dict]:
             return out
 
 
+async def open_stream(ws, **fmt) -> dict:
+    """audio.start (default format unless given) -> its ack."""
+    msg = {"type": "audio.start", **({"format": fmt} if fmt else {})}
+    await ws.send(json.dumps(msg))
+    return await recv(ws, "ack")
+
+
+async def speak(ws, audio: np.ndarray) -> None:
+    """16 kHz float audio as 40 ms pcm_s16le frames at 1.3 x real time (remote audio is meant to be live)."""
+    pcm = (np.clip(audio, -1, 1) * 32767).astype("<i2").tobytes()
+    for i in range(0, len(pcm), 1280):
+        await ws.send(pcm[i:i + 1280])
+        await asyncio.sleep(0.03)
+
+
 def arun(coro):
     return asyncio.run(asyncio.wait_for(coro, 60))
 
@@ -483,14 +498,9 @@ def test_final_decoding_starts_at_a_pause_and_restarts_when_speech_resumes():
         async with running() as d:
             async with connect(d.url) as ws:
                 await recv(ws, "hello")
-                await ws.send(json.dumps({"type": "audio.start"}))
-                await recv(ws, "ack")
-                audio = np.concatenate([room(500, 1), speechlike(700) + room(700, 2), room(240, 3),   # a pause, then more
-                                        speechlike(700, f0=150) + room(700, 4), room(1000, 5)])
-                pcm = (audio * 32767).astype("<i2").tobytes()
-                for i in range(0, len(pcm), 1280):
-                    await ws.send(pcm[i:i + 1280])
-                    await asyncio.sleep(0.03)
+                await open_stream(ws)
+                await speak(ws, np.concatenate([room(500, 1), speechlike(700) + room(700, 2), room(240, 3),  # a pause, then more
+                                                speechlike(700, f0=150) + room(700, 4), room(1000, 5)]))
                 events = await collect(ws, "transcript.final")
                 assert sum(e["type"] == "vad.start" for e in events) == 1
                 partials = [e["audio_ms"] for e in events if e["type"] == "transcript.partial"]
@@ -507,8 +517,7 @@ def test_remote_audio_faster_than_real_time_is_dropped_with_an_error():
         async with running() as d:
             async with connect(d.url) as ws:
                 await recv(ws, "hello")
-                await ws.send(json.dumps({"type": "audio.start"}))
-                await recv(ws, "ack")
+                await open_stream(ws)
                 second = (room(1000) * 32767).astype("<i2").tobytes()
                 for _ in range(10):  # 10 s of audio at once
                     await ws.send(second)
@@ -528,20 +537,13 @@ def test_wake_phrase_mode_ignores_utterances_without_it():
         async with running(cfg, recognizer=rec) as d:
             async with connect(d.url) as ws:
                 await recv(ws, "hello")
-                await ws.send(json.dumps({"type": "audio.start"}))
-                await recv(ws, "ack")
-                pcm = (np.concatenate([room(300), speechlike(600), room(700)]) * 32767).astype("<i2").tobytes()
-
-                async def say() -> None:  # 40 ms frames at 1.3 x real time (remote audio is meant to be live)
-                    for i in range(0, len(pcm), 1280):
-                        await ws.send(pcm[i:i + 1280])
-                        await asyncio.sleep(0.03)
-
-                await say()
+                await open_stream(ws)
+                utterance = np.concatenate([room(300), speechlike(600), room(700)])
+                await speak(ws, utterance)
                 final = await recv(ws, "transcript.final")
                 assert final["accepted"] is False and final["command"] == ""
                 rec.final = "hey music play something sad"
-                await say()
+                await speak(ws, utterance)
                 final = await recv(ws, "transcript.final")
                 assert final["accepted"] and final["command"] == "play something sad"
                 assert (await recv(ws, "intent"))["text"] == "play something sad"
