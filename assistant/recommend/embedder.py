@@ -78,9 +78,13 @@ class Embedder:
                     os.environ.setdefault("HF_HUB_OFFLINE", "1")
                     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
                     from sentence_transformers import SentenceTransformer
-                    from transformers.utils import logging as hf_logging
 
-                    hf_logging.disable_progress_bar()  # no "Loading weights" bar on every start
+                    try:
+                        from transformers.utils import logging as hf_logging
+
+                        hf_logging.disable_progress_bar()  # no "Loading weights" bar on every start
+                    except ImportError:
+                        pass
 
                     try:
                         self._model = SentenceTransformer(self._source, device="cpu")
