@@ -10,6 +10,8 @@ from assistant.errors import AssistantError
     ("Don't Stop Me Now", "don't stop me now"),
     ("hits of the 80s", "hits of the eighties"),
     ("songs from 1999", "songs from nineteen ninety nine"),
+    ("hits of the 2000s", "hits of the two thousands"),
+    ("the 1900s and 2010s", "the nineteen hundreds and twenty tens"),
     ("the 2nd song", "the second song"),
     ("  multiple   spaces\tand\nlines ", "multiple spaces and lines"),
     ("'quoted'", "quoted"),
