@@ -43,13 +43,17 @@ def _number_words(match: re.Match) -> str:
     return f" {num2words(value)} "
 
 
+def _plural(word: str) -> str:
+    return word[:-1] + "ies" if word.endswith("y") else word + "s"
+
+
 def _decade_words(match: re.Match) -> str:
     if match.group(1):  # "80s" / "80's" -> "eighties"
-        return " " + num2words(int(match.group(1)), to="cardinal").replace("y", "ies") + " "
+        return f" {_plural(num2words(int(match.group(1))))} "
     century, decade = match.group(2), match.group(3)  # "1990s" -> "nineteen nineties"
     if decade == "00":  # "2000s" -> "two thousands", "1900s" -> "nineteen hundreds"
         return " two thousands " if century == "20" else f" {num2words(int(century))} hundreds "
-    return f" {num2words(int(century))} {num2words(int(decade)).replace('y', 'ies')} "
+    return f" {num2words(int(century))} {_plural(num2words(int(decade)))} "
 
 
 def normalize_text(text: str) -> str:
