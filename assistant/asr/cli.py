@@ -38,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
             audio = load_audio(path)
         except AssistantError as exc:
             failures += 1
-            print(f"error: {exc}", flush=True) if not args.json else print(json.dumps({"path": path, "error": str(exc)}), flush=True)
+            print(json.dumps({"path": path, "error": str(exc)}) if args.json else f"error: {exc}", flush=True)
             continue
         start = time.perf_counter()
         text = recognizer.transcribe(audio, beam=not args.greedy)

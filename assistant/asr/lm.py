@@ -10,7 +10,7 @@ sentences and the current catalog's names.
 from __future__ import annotations
 
 import math
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Iterable
 
 BOS = "<s>"
@@ -61,8 +61,7 @@ class WordNgram:
             for i in range(1, len(w) + 1):
                 prefixes.add(w[:i])
         self.prefixes = frozenset(prefixes)
-        self._cache: dict[tuple[str, str, str], float] = defaultdict(float)
-        self._cache.clear()
+        self._cache: dict[tuple[str, str, str], float] = {}
 
     def _p_uni(self, w: str) -> float:
         return self._uni.get(w, 0) / self._uni_total if self._uni_total else 0.0

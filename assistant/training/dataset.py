@@ -15,6 +15,7 @@ from assistant.asr.network import output_lengths
 from assistant.asr.text import TextTransform
 from assistant.audio.io import load_audio
 from assistant.errors import AssistantError
+from assistant.training.manifest import ctc_frames_needed
 
 
 BUCKET_FRAMES = 100  # batch lengths are padded to whole seconds
@@ -22,11 +23,6 @@ BUCKET_FRAMES = 100  # batch lengths are padded to whole seconds
 
 def padded_frames(frames: int) -> int:
     return -(-frames // BUCKET_FRAMES) * BUCKET_FRAMES
-
-
-def ctc_min_frames(ids: list[int]) -> int:
-    """Output frames CTC needs for a label: one per character plus a blank between repeats."""
-    return len(ids) + sum(1 for a, b in zip(ids, ids[1:]) if a == b)
 
 
 @dataclass
@@ -61,7 +57,7 @@ class FeatureBank:
                 skipped.append((str(e.audio), f"longer than {max_duration_s} s"))
                 continue
             feats = extractor.log_mel(torch.from_numpy(audio))
-            if not ids or int(output_lengths(torch.tensor(feats.shape[0]))) < ctc_min_frames(ids):
+            if not ids or int(output_lengths(torch.tensor(feats.shape[0]))) < ctc_frames_needed(e.text):
                 skipped.append((str(e.audio), "audio too short for its label (CTC infeasible)" if ids else "empty transcript"))
                 continue
             utts.append(Utterance(feats.to(torch.float16), ids, e.text, getattr(e, "source", "")))
