@@ -172,13 +172,19 @@ def arun(coro):
     return asyncio.run(asyncio.wait_for(coro, 60))
 
 
-def http_get(url: str, headers: dict | None = None) -> tuple[int, str]:
+def http_fetch(url: str, headers: dict | None = None) -> tuple[int, dict, bytes]:
+    """GET -> (status, response headers, body), error statuses included."""
     req = urllib.request.Request(url, headers=headers or {})
     try:
         with urllib.request.urlopen(req, timeout=5) as r:
-            return r.status, r.read().decode()
+            return r.status, dict(r.headers), r.read()
     except urllib.error.HTTPError as e:
-        return e.code, e.read().decode()
+        return e.code, dict(e.headers), e.read()
+
+
+def http_get(url: str, headers: dict | None = None) -> tuple[int, str]:
+    code, _, body = http_fetch(url, headers)
+    return code, body.decode()
 
 
 # ---------------------------------------------------------------- tests
@@ -261,9 +267,26 @@ def test_http_healthz_metrics_and_index():
                          "assistant_audio_dropped_frames_total", "assistant_queue_depth"):
                 assert name in body
             code, body = await asyncio.to_thread(http_get, d.http + "/")
-            assert code == 200 and "/ws" in body
+            assert code == 200 and "<title>Music assistant</title>" in body
             assert (await asyncio.to_thread(http_get, d.http + "/nope"))[0] == 404
-            assert (await asyncio.to_thread(http_get, d.http + "/static/../daemon.py"))[0] == 404
+            for bad in ("/static/../daemon.py", "/static/..%2froutes.py", "/static/%2e%2e/%2e%2e/daemon.py",
+                        "/static/", "/static/%2fetc%2fpasswd", "/static/nope.js"):
+                assert (await asyncio.to_thread(http_get, d.http + bad))[0] == 404, bad
+    arun(main())
+
+
+def test_web_player_files_are_served_with_their_types_and_a_page_policy():
+    async def main():
+        async with running() as d:
+            fetch = lambda path: asyncio.to_thread(http_fetch, d.http + path)  # noqa: E731
+            code, headers, body = await fetch("/")
+            assert code == 200 and headers["Content-Type"] == "text/html; charset=utf-8"
+            assert b'src="/static/app.js"' in body
+            policy = headers["Content-Security-Policy"]
+            assert "default-src 'self'" in policy and "connect-src 'self'" in policy and "frame-ancestors 'none'" in policy
+            for name, kind in (("app.js", "text/javascript"), ("mic-worklet.js", "text/javascript"), ("app.css", "text/css")):
+                code, headers, body = await fetch(f"/static/{name}")
+                assert code == 200 and headers["Content-Type"] == f"{kind}; charset=utf-8" and body, name
             assert (await asyncio.to_thread(http_get, d.http + "/ws"))[0] == 426
             assert (await asyncio.to_thread(http_get, d.http + "/healthz", {"Host": "evil.example:80"}))[0] == 403
     arun(main())
@@ -279,8 +302,21 @@ def test_media_serves_playable_songs_only(tmp_path):
             get = lambda path: asyncio.to_thread(http_get, d.http + path)  # noqa: E731
             assert await get(f"/media/s1?token={TOKEN}") == (200, "OggS fake audio")
             assert (await get("/media/s1"))[0] == 401
-            for bad in ("/media/s2", "/media/..", "/media/../../etc/passwd", "/media/%2e%2e%2fetc%2fpasswd"):
-                assert (await get(f"{bad}?token={TOKEN}"))[0] == 404, bad
+            assert await get(f"/media/s2?token={TOKEN}") == (404, "song s2 has no playable file in the configured music folders\n")
+            for bad in ("/media/..", "/media/../../etc/passwd", "/media/%2e%2e%2fetc%2fpasswd", "/media/a%00b", "/media/" + "x" * 200):
+                code, body = await get(f"{bad}?token={TOKEN}")
+                assert code == 404 and ("no such song" in body or "no playable file" in body), bad
+            # byte ranges, for seeking in the player
+            fetch = lambda path, **h: asyncio.to_thread(http_fetch, f"{d.http}{path}?token={TOKEN}", h)  # noqa: E731
+            code, headers, body = await fetch("/media/s1", Range="bytes=5-9")
+            assert code == 206 and body == b"fake " and headers["Content-Range"] == "bytes 5-9/15"
+            assert headers["Accept-Ranges"] == "bytes" and headers["Content-Type"] == "audio/ogg"
+            code, headers, body = await fetch("/media/s1", Range="bytes=99-")
+            assert code == 416 and headers["Content-Range"] == "bytes */15"
+            code, headers, body = await fetch("/media/s1", Range="bytes=0-1,4-5")  # several ranges: the whole file
+            assert code == 200 and body == b"OggS fake audio"
+            music.media_file.unlink()  # the file went away after the catalog was read
+            assert (await get(f"/media/s1?token={TOKEN}"))[0] == 404
     arun(main())
 
 

@@ -12,6 +12,7 @@ from assistant.server.listening import ListenPolicy, split_wake_phrase
 from assistant.server.metrics import Counter, Histogram, Registry
 from assistant.server.protocol import AudioFormat, ProtocolError
 from assistant.server.ratelimit import TokenBucket
+from assistant.server.routes import byte_range
 from assistant.server.security import AccessPolicy, check_bind, is_loopback
 
 TOKEN = "0123456789abcdef"
@@ -139,3 +140,52 @@ def test_remote_source_resamples_to_16k():
     import asyncio
 
     asyncio.run(main())
+
+
+def test_byte_ranges():
+    assert byte_range(None, 100) is None and byte_range("", 100) is None
+    assert byte_range("bytes=0-9", 100) == (0, 9)
+    assert byte_range("bytes=90-", 100) == (90, 99)
+    assert byte_range("bytes=90-500", 100) == (90, 99)  # clipped to the file
+    assert byte_range("bytes=-10", 100) == (90, 99)
+    assert byte_range("bytes=-500", 100) == (0, 99)
+    for ignored in ("bytes=0-1,5-6", "items=0-1", "bytes=-", "bytes=a-b"):  # served whole, as HTTP allows
+        assert byte_range(ignored, 100) is None, ignored
+    for bad in ("bytes=100-", "bytes=50-10", "bytes=-0"):
+        with pytest.raises(ValueError):
+            byte_range(bad, 100)
+
+
+def test_without_the_web_ui_the_root_says_where_things_are(tmp_path):
+    import asyncio
+
+    from websockets.datastructures import Headers
+    from websockets.http11 import Request
+
+    from assistant.server.metrics import DaemonMetrics
+    from assistant.server.routes import HttpRoutes
+
+    routes = HttpRoutes(AccessPolicy(ServerConfig()), DaemonMetrics(), dict, static_dir=tmp_path)  # no index.html there
+    resp = asyncio.run(routes.route(Request("/", Headers({"Host": "127.0.0.1:8765"}))))
+    assert resp.status_code == 200 and b"/ws" in resp.body and b"not installed" in resp.body
+    assert "Content-Security-Policy" not in resp.headers
+
+
+def test_the_web_player_reads_only_what_the_protocol_sends():
+    """static/protocol.js checks the fields the page reads: each must exist in assistant.server.protocol."""
+    import dataclasses
+    import re
+
+    from assistant.server import protocol as p
+    from assistant.server.routes import STATIC_DIR
+
+    js = (STATIC_DIR / "protocol.js").read_text(encoding="utf-8")
+    assert int(re.search(r"export const PROTOCOL_VERSION = (\d+);", js).group(1)) == p.PROTOCOL_VERSION
+    block = js[js.index("const FIELDS = {"):js.index("};", js.index("const FIELDS = {"))]
+    read = {m.group(1): re.findall(r"(\w+): \"", m.group(2)) for m in re.finditer(r'^\s*"([\w.]+)": \{(.*)\},$', block, re.M)}
+    assert set(read) == set(p.SERVER_EVENTS), "protocol.js should know every server event type"
+    for kind, names in read.items():
+        sent = {f.name for f in dataclasses.fields(p.SERVER_EVENTS[kind])}
+        assert set(names) <= sent, f"{kind}: the page reads {sorted(set(names) - sent)}, which the daemon does not send"
+    buttons = re.search(r"export const FEEDBACK_BUTTONS = (.*);", (STATIC_DIR / "render.js").read_text(encoding="utf-8")).group(1)
+    assert set(re.findall(r'\["(\w+)", "', buttons)) | {"played"} == set(p.FEEDBACK_KINDS)  # "played" is sent by the player
