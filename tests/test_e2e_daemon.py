@@ -24,25 +24,15 @@ import socket
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
+from daemon_proc import COMMAND, REPO, recognizer_model, start_daemon, wait_ready
 from pulse import VirtualMic, missing_tools
 
-REPO = Path(__file__).resolve().parent.parent
-SHIPPED_MODEL = REPO / "models" / "asr.pt"
-COMMAND = "play something sad by adele"
-
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture
@@ -57,47 +47,8 @@ def virtual_mic(tmp_path):
 
 
 @pytest.fixture
-def model_path(request) -> tuple[Path, bool]:
-    if SHIPPED_MODEL.is_file():
-        return SHIPPED_MODEL, True
-    return request.getfixturevalue("tiny_checkpoint"), False
-
-
-def start_daemon(tmp_path: Path, env: dict, model: Path) -> tuple[subprocess.Popen, int, Path]:
-    port = free_port()
-    cfg = tmp_path / "config.toml"
-    cfg.write_text(f'[asr]\nmodel_path = "{model}"\n[server]\nport = {port}\n'
-                   f'[preferences]\ndb_path = "{tmp_path / "prefs.sqlite3"}"\n', encoding="utf-8")
-    log = tmp_path / "daemon.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "assistant", "--config", str(cfg), "serve"],
-                                cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-    return proc, port, log
-
-
-async def wait_ready(url: str, proc: subprocess.Popen, log: Path, timeout_s: float = 400.0):
-    """Connect and read until status says: microphone open, recognizer and recommender ready.
-
-    On a fresh machine the first start builds the catalog's semantic index (about 90 s on 2 cores).
-    """
-    deadline = time.monotonic() + timeout_s
-    while True:
-        if proc.poll() is not None:
-            pytest.fail(f"daemon exited with {proc.returncode}:\n{log.read_text(errors='replace')[-3000:]}")
-        try:
-            ws = await connect(url)
-            break
-        except OSError:
-            if time.monotonic() > deadline:
-                pytest.fail(f"daemon did not listen:\n{log.read_text(errors='replace')[-3000:]}")
-            await asyncio.sleep(0.2)
-    status = None
-    while time.monotonic() < deadline:
-        msg = json.loads(await asyncio.wait_for(ws.recv(), max(0.1, deadline - time.monotonic())))
-        status = msg["snapshot"]["status"] if msg["type"] == "hello" else msg if msg["type"] == "status" else status
-        if status and status["listening"] and status["asr"]["ready"] and status["recommender"]["ready"]:
-            return ws, status
-    pytest.fail(f"daemon not ready; last status {status}:\n{log.read_text(errors='replace')[-3000:]}")
+def model_path(request):
+    return recognizer_model(request)
 
 
 async def flood_garbage(url: str) -> None:
