@@ -34,6 +34,9 @@ MAX_STATIC_BYTES = 20 * 1024 * 1024
 MAX_MEDIA_BYTES = 500 * 1024 * 1024
 SONG_ID = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
 BYTE_RANGE = re.compile(r"bytes=(\d*)-(\d*)")
+# The web UI's own types, whatever the host's mime.types says: browsers refuse module scripts
+# and AudioWorklets served as anything but JavaScript.
+UI_TYPES = {".html": "text/html", ".js": "text/javascript", ".mjs": "text/javascript", ".css": "text/css"}
 # The web UI loads nothing from elsewhere: scripts, styles, its WebSocket and media all come from this daemon.
 PAGE_POLICY = ("default-src 'self'; img-src 'self' data:; media-src 'self'; connect-src 'self'; "
                "object-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
@@ -164,7 +167,7 @@ class HttpRoutes:
             data = await asyncio.to_thread(_read, path, part)  # off the event loop
         except OSError:
             return response(404, "not found\n")
-        kind = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+        kind = UI_TYPES.get(path.suffix.lower()) or mimetypes.guess_type(path.name)[0] or "application/octet-stream"
         if kind.startswith("text/") or kind in ("application/javascript", "application/json"):
             kind += "; charset=utf-8"
         if part is None:
