@@ -20,11 +20,14 @@ test: $(STAMP)
 corpus: $(STAMP)
 	bash scripts/setup.sh --synth
 	$(PY) -m assistant synth --config configs/corpus.toml
+	$(PY) -m assistant synth --config configs/corpus_v2.toml
 
 train: $(STAMP)
 	$(PY) -m assistant train --config configs/train.toml
 	cp runs/asr/best.pt runs/asr/phase1_epoch2.pt
 	$(PY) -m assistant train --config configs/train_phase2.toml
+	cp runs/asr2/best.pt runs/asr2/phase2_final.pt
+	$(PY) -m assistant train --config configs/train_phase3.toml
 
 bench: $(STAMP)
 	bash scripts/setup.sh --bench

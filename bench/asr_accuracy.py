@@ -18,15 +18,7 @@ from pathlib import Path
 from assistant.asr.bias import catalog_phrases
 from assistant.asr.recognizer import Recognizer
 from assistant.config import load_config
-from assistant.training.evaluate import evaluate_manifest
-
-SETS = [
-    ("eval_reserved", "reserved voices, held-out commands"),
-    ("eval_seed", '"hello suggest me a sad song", reserved voices'),
-    ("eval_lj002", "LJSpeech LJ002 (real, one speaker)"),
-    ("eval_librispeech_mini", "LibriSpeech test-clean mini (real)"),
-    ("eval_fsdd_theo", "FSDD speaker theo (real digits)"),
-]
+from assistant.training.evaluate import EVAL_SETS, evaluate_manifest
 
 
 def main() -> int:
@@ -41,7 +33,7 @@ def main() -> int:
     print("| set | clips | greedy WER | greedy CER | beam WER | beam CER | beam sentences exact | RTF | final latency p50 (ms) |")
     print("|---|---|---|---|---|---|---|---|---|")
     dump = {}
-    for name, title in SETS:
+    for name, title in EVAL_SETS:
         manifest = Path(args.corpus) / f"{name}.jsonl"
         if not manifest.is_file():
             print(f"| {title} | missing {manifest} | | | | | | | |")

@@ -28,6 +28,7 @@ import numpy as np
 from assistant.asr.text import normalize_text
 from assistant.nlu import templates as T
 
+CATALOG_CSV = "catalogs/top-hits-2000-2019.csv"  # under the data directory: names for the command templates
 _PAREN = re.compile(r"\s*[\(\[][^)\]]*[\)\]]")
 _SLOT = re.compile(r"\{(\w+)\}")
 
@@ -137,7 +138,7 @@ def read_ljspeech_texts(metadata: str | Path, exclude_prefixes: tuple[str, ...] 
 
 # --------------------------------------------------------------------------- templates
 
-def _slot_values(names: CatalogNames) -> dict[str, list[str]]:
+def slot_values(names: CatalogNames) -> dict[str, list[str]]:
     return {
         "artist": names.artists or ["adele", "queen", "the beatles"],
         "track": names.tracks or ["hello", "yesterday", "bohemian rhapsody"],
@@ -172,7 +173,7 @@ def sample_template_sentences(n: int, names: CatalogNames, rng: np.random.Genera
     intents = [i for i in sorted(weights) if i in T.TEMPLATES]
     p = np.array([weights[i] for i in intents], dtype=float)
     p /= p.sum()
-    values = _slot_values(names)
+    values = slot_values(names)
     out = []
     for _ in range(n):
         intent = intents[int(rng.choice(len(intents), p=p))]
@@ -223,7 +224,7 @@ def make_text_sets(data_dir: str | Path, cfg: TextConfig, seed: int) -> TextSets
     """Build training/valid/eval sentence lists (normalized) from `data_dir`; deterministic in `seed`."""
     data = Path(data_dir)
     rng = np.random.default_rng([seed, 1])
-    names = load_catalog_names(data / "catalogs/top-hits-2000-2019.csv") \
+    names = load_catalog_names(data / CATALOG_CSV) \
         if (data / "catalogs/top-hits-2000-2019.csv").exists() else CatalogNames()
     slurp_music, slurp_other = read_slurp(data / "nlu/slurp/devel.jsonl")
     hwu_music, hwu_other = read_hwu64(data / "nlu/hwu64/train")
@@ -241,7 +242,7 @@ def make_text_sets(data_dir: str | Path, cfg: TextConfig, seed: int) -> TextSets
     held: list[str] = []
     held_set: set[str] = {seed_sentence}
     fixed = [t for temps in T.TEMPLATES.values() for t in temps if _SLOT.findall(t) == ["wake"]]
-    values = _slot_values(names)
+    values = slot_values(names)
     order = rng.permutation(len(dataset_cmds))
     di = 0
     guard = 0
