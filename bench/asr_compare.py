@@ -34,6 +34,8 @@ def main() -> int:
     ap.add_argument("--config", default="configs/train.toml")
     ap.add_argument("--steps", type=int, default=600, help="optimizer steps per variant (the equal budget)")
     ap.add_argument("--epochs", type=int, default=3, help="epochs the one-cycle schedule spans (cut at --steps)")
+    ap.add_argument("--batch-frames", type=int, default=0, help="padded frames per batch (0 = the config's)")
+    ap.add_argument("--threads", type=int, default=0, help="CPU threads per run (0 = the config's)")
     ap.add_argument("--out", default="runs/compare")
     ap.add_argument("--only", nargs="*", choices=list(VARIANTS), help="run only these variants")
     args = ap.parse_args()
@@ -43,7 +45,11 @@ def main() -> int:
         if args.only and name not in args.only:
             continue
         out_dir = Path(args.out) / name
-        tcfg = dataclasses.replace(base.train, out_dir=str(out_dir), export_path="", epochs=args.epochs, max_steps=args.steps)
+        tcfg = dataclasses.replace(base.train, out_dir=str(out_dir), export_path="", epochs=args.epochs, max_steps=args.steps,
+                                   stop_after_epochs=0, init_checkpoint="",
+                                   feature_cache_dir=base.train.feature_cache_dir or str(Path(base.train.out_dir) / "cache"),
+                                   batch_frames=args.batch_frames or base.train.batch_frames,
+                                   threads=args.threads or base.train.threads)
         mcfg = dataclasses.replace(base.model, **changes)
         exp = dataclasses.replace(base, train=tcfg, model=mcfg)
         if not (out_dir / "metrics.csv").is_file():
@@ -53,7 +59,8 @@ def main() -> int:
         from assistant.asr.network import StreamingCTC, count_parameters
 
         rows.append((name, count_parameters(StreamingCTC(mcfg)), last))
-    print(f"\nEqual budget: {args.steps} steps of {base.train.batch_frames} padded frames each, same data and seed.\n")
+    frames = args.batch_frames or base.train.batch_frames
+    print(f"\nEqual budget: {args.steps} steps of {frames} padded frames each, same data, order and seed.\n")
     print("| model | parameters | steps | train time (s) | valid loss | valid CER | valid WER |")
     print("|---|---|---|---|---|---|---|")
     for name, params, r in rows:
