@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from assistant.asr.text import normalize_text
-from assistant.training.evaluate import EVAL_SETS, evaluate_manifest, evaluate_sessions
+from assistant.training.evaluate import EVAL_SETS, DecodingSession, evaluate_sessions
 
 SLOT = re.compile(r"\{(\w+)\}")
 
@@ -157,7 +157,8 @@ def main() -> int:
     cfg = load_config()
     rec = Recognizer.load(dataclasses.replace(cfg.asr, model_path=args.model))
     rec.set_bias(catalog_phrases(cfg))
-    engines = {"ours greedy": ("greedy", rec), "ours beam (catalog-biased)": ("beam", rec)}
+    engines = {"ours greedy": lambda: DecodingSession(rec, beam=False),
+               "ours beam (catalog-biased)": lambda: DecodingSession(rec, beam=True)}
     engines.update(sphinx_engines(Path(args.data_dir), args.grammar_slot_values))
     engines.update(whisper_engines(args.threads))
     if args.only:
@@ -176,10 +177,7 @@ def main() -> int:
         for name, engine in engines.items():
             if name == "pocketsphinx grammar" and stem not in args.grammar_sets:
                 continue
-            if isinstance(engine, tuple):
-                report = evaluate_manifest(engine[1], manifest, engine[0], limit=args.limit)
-            else:
-                report = evaluate_sessions(engine, manifest, name, limit=args.limit)
+            report = evaluate_sessions(engine, manifest, name, limit=args.limit)
             s = report.summary()
             print(f"| {title} | {name} | {s['utterances']} | {s['wer']:.1%} | {s['sentence_accuracy']:.1%} | "
                   f"{s['rtf_median']} | {s['final_latency_ms_p50']:.0f} / {s['final_latency_ms_p95']:.0f} |", flush=True)

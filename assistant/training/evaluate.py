@@ -55,22 +55,24 @@ class EvalReport:
                 "final_latency_ms_p50": pct(self.final_latency_ms, 50), "final_latency_ms_p95": pct(self.final_latency_ms, 95)}
 
 
+class DecodingSession:
+    """A session of our recognizer whose `finish` decodes greedy or with the (catalog-biased) beam."""
+
+    def __init__(self, recognizer: Recognizer, beam: bool):
+        self.session, self.beam = recognizer.new_session(), beam
+
+    def accept(self, audio: np.ndarray) -> str:
+        return self.session.accept(audio)
+
+    def finish(self) -> str:
+        return self.session.finish(beam=self.beam)
+
+
 def evaluate_manifest(recognizer: Recognizer, manifest: str | Path, decoder: str = "beam", chunk_ms: int = 160,
                       limit: int = 0) -> EvalReport:
     """Our recognizer through its streaming path, greedy or (catalog-biased, if set) beam decoding."""
     beam = decoder == "beam"
-
-    class _Decoding:
-        def __init__(self):
-            self.session = recognizer.new_session()
-
-        def accept(self, audio):
-            return self.session.accept(audio)
-
-        def finish(self):
-            return self.session.finish(beam=beam)
-
-    return evaluate_sessions(_Decoding, manifest, decoder, chunk_ms, limit)
+    return evaluate_sessions(lambda: DecodingSession(recognizer, beam), manifest, decoder, chunk_ms, limit)
 
 
 def evaluate_sessions(new_session: Callable[[], Session], manifest: str | Path, label: str, chunk_ms: int = 160,
