@@ -69,6 +69,15 @@ class RealSection:
     fsdd_train: bool = True  # FSDD speakers other than theo
     augmented_copies: int = 1  # extra augmented copies of each LJ001 / LibriSpeech clip
     fsdd_augmented_copies: int = 0
+    # speechocean762 (non-native adults and children, relative to data_dir; "" = none). Speakers are held out
+    # by a seeded draw: `valid` ones go to valid.jsonl, `eval` ones to eval_speechocean.jsonl; neither trains.
+    speechocean762_dir: str = ""
+    speechocean762_valid_speakers: int = 10
+    speechocean762_eval_speakers: int = 20
+    speechocean762_augmented_copies: int = 0
+    alnum_dir: str = ""  # alnum-speech: its Numbers recordings (ten digits read one by one); "" = none
+    wake_words_dir: str = ""  # wake-words: crowd-sourced keywords; "" = none
+    wake_words_per_keyword: int = 0
 
 
 @dataclass(frozen=True)
@@ -338,7 +347,86 @@ def plan_corpus(cfg: CorpusConfig, out_dir: Path, voices: dict, n_music: int, ha
             for _ in range(cfg.real.fsdd_augmented_copies):
                 p.add_convert("train", "fsdd", text, f"fsdd/{spk}", f, f.stem,
                               A.sample_augment(rng, dataclasses.replace(cfg.augment, clean_fraction=0), n_music, have_kitchen))
+    _plan_speechocean762(p, cfg, data, n_music, have_kitchen)
+    _plan_alnum_numbers(p, cfg, data)
+    _plan_wake_words(p, cfg, data)
     return p.jobs, texts.counts
+
+
+def _read_tsv(path: Path) -> list[dict]:
+    import csv
+
+    with open(path, encoding="utf-8", newline="") as f:
+        return list(csv.DictReader(f, delimiter="\t"))
+
+
+def speechocean762_held_out(speakers, valid: int, eval_: int, seed: int) -> tuple[set, set]:
+    """A seeded draw of (valid speakers, evaluation speakers) from the sorted speaker ids."""
+    ordered = sorted(set(speakers))
+    order = np.random.default_rng([seed, 45]).permutation(len(ordered))
+    picked = [ordered[i] for i in order[: valid + eval_]]
+    return set(picked[:valid]), set(picked[valid:])
+
+
+def _plan_speechocean762(p: Planner, cfg: CorpusConfig, data: Path, n_music: int, have_kitchen: bool) -> None:
+    from assistant.asr.text import normalize_text
+
+    root = data / cfg.real.speechocean762_dir if cfg.real.speechocean762_dir else None
+    if root is None or not (root / "transcripts.tsv").is_file():
+        return
+    rows = _read_tsv(root / "transcripts.tsv")
+    valid, held = speechocean762_held_out([r["speaker"] for r in rows], cfg.real.speechocean762_valid_speakers,
+                                          cfg.real.speechocean762_eval_speakers, cfg.corpus.seed)
+    rng = p.rng(41)
+    noisy = dataclasses.replace(cfg.augment, clean_fraction=0)
+    for r in rows:
+        text, spk, src = normalize_text(r["text"]), r["speaker"], root / r["audio"]
+        name = f"{spk}_{Path(r['audio']).stem}"
+        if not text:
+            continue
+        if spk in held:
+            p.add_convert("eval_speechocean", "speechocean762-heldout", text, f"speechocean762/{spk}", src, name)
+        elif spk in valid:
+            p.add_convert("valid", "speechocean762-valid", text, f"speechocean762/{spk}", src, name)
+        else:
+            p.add_convert("train", "speechocean762", text, f"speechocean762/{spk}", src, name)
+            for _ in range(cfg.real.speechocean762_augmented_copies):
+                p.add_convert("train", "speechocean762", text, f"speechocean762/{spk}", src, name,
+                              A.sample_augment(rng, noisy, n_music, have_kitchen))
+
+
+def _plan_alnum_numbers(p: Planner, cfg: CorpusConfig, data: Path) -> None:
+    """alnum-speech Numbers: the prompted ten-digit number, one word per digit (the reading asked for)."""
+    import csv
+
+    from assistant.asr.text import normalize_text
+
+    root = data / cfg.real.alnum_dir if cfg.real.alnum_dir else None
+    if root is None or not (root / "metadata.csv").is_file():
+        return
+    with open(root / "metadata.csv", encoding="utf-8", newline="") as f:
+        numbers = {row["Response_ID"]: row["Number"].strip() for row in csv.DictReader(f)}
+    for f in sorted((root / "audio" / "Numbers").glob("*.opus")):
+        digits = numbers.get(f.stem, "")
+        if len(digits) == 10 and digits.isdigit():
+            p.add_convert("train", "alnum-numbers", normalize_text(" ".join(digits)), f"alnum/{f.stem}", f, f.stem)
+
+
+def _plan_wake_words(p: Planner, cfg: CorpusConfig, data: Path) -> None:
+    from assistant.asr.text import normalize_text
+
+    root = data / cfg.real.wake_words_dir if cfg.real.wake_words_dir else None
+    if root is None or cfg.real.wake_words_per_keyword <= 0 or not (root / "transcripts.tsv").is_file():
+        return
+    by_word: dict[str, list[dict]] = defaultdict(list)
+    for r in _read_tsv(root / "transcripts.tsv"):
+        by_word[normalize_text(r["text"])].append(r)
+    rng = p.rng(42)
+    for word, rows in sorted(by_word.items()):
+        for i in sorted(rng.permutation(len(rows))[: cfg.real.wake_words_per_keyword]):
+            src = root / rows[i]["audio"]
+            name = f"{word.replace(' ', '_')}_{src.stem}"
+            p.add_convert("train", "wake-words", word, f"wake-words/{name}", src, name)
 
 
 # --------------------------------------------------------------------------- execution
@@ -442,7 +530,7 @@ def execute(jobs: list[Job], n_workers: int, kitchen: str | None, music: list[st
 # --------------------------------------------------------------------------- manifests + stats
 
 MANIFESTS = ("train", "valid", "eval_reserved", "eval_seed", "eval_seed_allvariants", "eval_lj002",
-             "eval_librispeech_mini", "eval_fsdd_theo")
+             "eval_librispeech_mini", "eval_fsdd_theo", "eval_speechocean")
 
 
 def write_manifests(jobs: list[Job], durations: dict, out_dir: Path) -> dict[str, list[ManifestEntry]]:
@@ -458,6 +546,9 @@ def write_manifests(jobs: list[Job], durations: dict, out_dir: Path) -> dict[str
     return by_split
 
 
+REAL_SPEAKER_PREFIXES = ("librispeech/", "fsdd/", "speechocean762/", "alnum/", "wake-words/")
+
+
 def _hours(entries) -> float:
     return round(sum(e.duration_s for e in entries) / 3600, 3)
 
@@ -471,7 +562,7 @@ def compute_stats(by_split: dict, build_s: float, extra: dict) -> dict:
              "max_duration_s": round(float(np.max(durs)), 2) if durs else 0,
              "augmented_clips": sum(1 for e in entries if e.aug)}
         groups = {"by_source": lambda e: e.source, "by_engine": lambda e: e.speaker.split("/")[0],
-                  "by_voice": lambda e: e.speaker.split("+")[0] if not e.speaker.startswith(("librispeech/", "fsdd/")) else e.speaker.split("/")[0]}
+                  "by_voice": lambda e: e.speaker.split("+")[0] if not e.speaker.startswith(REAL_SPEAKER_PREFIXES) else e.speaker.split("/")[0]}
         for gname, fn in groups.items():
             g = defaultdict(list)
             for e in entries:

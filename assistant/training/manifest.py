@@ -34,7 +34,7 @@ TIME_SUBSAMPLING = 2
 OUTPUT_FRAME_RATE_HZ = 1000 / (FEATURE_HOP_MS * TIME_SUBSAMPLING)  # 50 frames per second
 
 # Sources that may only ever appear in evaluation manifests.
-EVAL_ONLY_SOURCES = ("ljspeech-lj002", "fsdd-theo", "librispeech-test-clean", "synth-eval")
+EVAL_ONLY_SOURCES = ("ljspeech-lj002", "fsdd-theo", "librispeech-test-clean", "synth-eval", "speechocean762-heldout")
 
 
 @dataclass(frozen=True)
