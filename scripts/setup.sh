@@ -16,7 +16,7 @@ for arg in "$@"; do
   esac
 done
 
-debs=(libportaudio2 libsndfile1 espeak-ng pulseaudio pulseaudio-utils libasound2-plugins chromium chromium-driver sox)
+debs=(libportaudio2 libsndfile1 espeak-ng pulseaudio pulseaudio-utils libasound2-plugins chromium chromium-driver sox mpd mpc)
 if [ "$want_synth" = 1 ]; then
   debs+=(flite festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts mbrola mbrola-us1 mbrola-us2 mbrola-us3 mbrola-en1 mbrola-de1 mbrola-fr1 fluidsynth fluid-soundfont-gm)
   # corpus v2: accented-English mbrola voices and festival's mbrola voices (us3's festival voice stays out: reserved)
