@@ -205,6 +205,13 @@ def _coerce(value: object, typ: object, key: str) -> object:
         _check(isinstance(value, str), key, "a string", value)
         return value
     if origin is tuple:
+        item = typing.get_args(typ)[0]
+        if item is int:
+            if isinstance(value, int) and not isinstance(value, bool):
+                value = [value]
+            _check(isinstance(value, list) and all(isinstance(v, int) and not isinstance(v, bool) for v in value),
+                   key, "a list of integers", value)
+            return tuple(value)
         if isinstance(value, str):
             value = [value]
         _check(isinstance(value, list) and all(isinstance(v, str) for v in value), key, "a list of strings", value)

