@@ -13,6 +13,7 @@ strings. They are applied after the file.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 import tomllib
 import types
@@ -174,6 +175,49 @@ class ServerConfig:
 
 
 @dataclass(frozen=True)
+class WyomingConfig:
+    """Wyoming protocol speech-to-text service (Home Assistant's voice pipeline, satellites)."""
+
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: int = 10300
+    allowed_clients: tuple[str, ...] = ()  # IP addresses or networks that may connect; required when host is not loopback
+    max_clients: int = 8  # connections at once; more are refused with an error event
+    run_commands: bool = True  # also act on what is said (recommendations, the player) like any other audio source
+
+    def validate(self, s: str) -> None:
+        _check(0 <= self.port <= 65535, f"[{s}] port", "0 to 65535", self.port)
+        _check(1 <= self.max_clients <= 256, f"[{s}] max_clients", "1 to 256", self.max_clients)
+        for net in self.allowed_clients:
+            try:
+                ipaddress.ip_network(net, strict=False)
+            except ValueError:
+                _check(False, f"[{s}] allowed_clients", "IP addresses or networks such as 192.168.1.20 or 192.168.1.0/24", net)
+
+
+@dataclass(frozen=True)
+class PlayerConfig:
+    """Where chosen songs play: the web page, or a Music Player Daemon the daemon drives."""
+
+    backend: str = "web"  # "web" (the page at / plays) or "mpd"
+    host: str = "127.0.0.1"  # MPD's address, or the path of its Unix socket
+    port: int = 6600
+    password: str = ""  # MPD's password, when it has one
+    music_directory: str = ""  # MPD's music_directory as seen here; "" = songs relative to the [recommend] music folder holding them
+    duck_volume: int = 20  # MPD volume (0-100) while someone speaks; a lower volume is left alone
+    reconnect_interval_s: float = 2.0  # retry period while MPD is unreachable
+    timeout_s: float = 3.0  # an MPD command that takes longer counts as a lost connection
+
+    def validate(self, s: str) -> None:
+        _check(self.backend in ("web", "mpd"), f"[{s}] backend", "'web' or 'mpd'", self.backend)
+        _check(bool(self.host.strip()), f"[{s}] host", "an address or a socket path", self.host)
+        _check(1 <= self.port <= 65535, f"[{s}] port", "1 to 65535", self.port)
+        _check(0 <= self.duck_volume <= 100, f"[{s}] duck_volume", "0 to 100", self.duck_volume)
+        _check(0.1 <= self.reconnect_interval_s <= 600, f"[{s}] reconnect_interval_s", "0.1 to 600", self.reconnect_interval_s)
+        _check(0.1 <= self.timeout_s <= 60, f"[{s}] timeout_s", "0.1 to 60", self.timeout_s)
+
+
+@dataclass(frozen=True)
 class Config:
     audio: AudioConfig = field(default_factory=AudioConfig)
     vad: VadConfig = field(default_factory=VadConfig)
@@ -182,6 +226,8 @@ class Config:
     recommend: RecommendConfig = field(default_factory=RecommendConfig)
     preferences: PreferencesConfig = field(default_factory=PreferencesConfig)
     server: ServerConfig = field(default_factory=ServerConfig)
+    wyoming: WyomingConfig = field(default_factory=WyomingConfig)
+    player: PlayerConfig = field(default_factory=PlayerConfig)
 
 
 def resolve_path(path: str) -> Path:
