@@ -59,6 +59,14 @@ class RemoteSource:
             return 0
         return 0 if self.queue.put(block) else 1
 
+    def delay_s(self, nbytes: int, now_s: float | None = None) -> float:
+        """How long a sender should wait before `nbytes` more fit the real-time budget (0: now).
+
+        A transport that can hold a sender back (TCP backpressure) waits this long instead of
+        having the audio dropped by `push`; keep each frame under BURST_S of audio."""
+        cost = nbytes / self.format.bytes_per_frame / self.format.sample_rate_hz
+        return self._budget.wait_s(time.monotonic() if now_s is None else now_s, cost)
+
     def end(self) -> None:
         if not self.queue.closed:
             tail = self.resample(np.zeros(0, dtype=np.float32), last=True)

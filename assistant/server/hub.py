@@ -13,12 +13,15 @@ recommendations.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from assistant.server.metrics import DaemonMetrics
 from assistant.server.protocol import IntentEvent, Recommendations, ServerEvent, Status, TranscriptFinal
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -109,6 +112,9 @@ class Hub:
         self.metrics = metrics
         self.clients: dict[str, ClientQueue] = {}
         self.latest: dict[str, dict | None] = dict.fromkeys(self.SNAPSHOT_TYPES.values())
+        # In-process observers of every published event (the MPD player, Wyoming sessions). Called on the
+        # event loop; each must return at once (queue work, never wait).
+        self.listeners: list[Callable[[ServerEvent], None]] = []
 
     def add(self, client_id: str, on_overflow: Callable[[], None]) -> ClientQueue:
         q = ClientQueue(self.queue_events, on_overflow, self.metrics)
@@ -135,6 +141,11 @@ class Hub:
         data = event.to_json()
         for q in list(self.clients.values()):
             q.put(event, data)
+        for listener in list(self.listeners):
+            try:
+                listener(event)
+            except Exception:  # noqa: BLE001 - an observer's bug must not stop the fan-out
+                log.exception("event listener %r failed", listener)
 
     def max_queue_depth(self) -> int:
         return max((len(q) for q in self.clients.values()), default=0)
