@@ -115,25 +115,40 @@ def load_recognizer(config: Config):
     return Recognizer.load(config.asr)
 
 
+def load_second_pass(config: Config):
+    from assistant.asr.second_pass import SecondPassOptions, WhisperSecondPass  # on the final_pass worker
+
+    return WhisperSecondPass.load(SecondPassOptions.from_config(config.asr))
+
+
 class Daemon:
     def __init__(self, config: Config, options: DaemonOptions = DaemonOptions(),
                  recognizer_factory: Callable[[Config], object] = load_recognizer,
-                 music_factory: Callable[[Config], MusicService] = MusicAdapter.load):
+                 music_factory: Callable[[Config], MusicService] = MusicAdapter.load,
+                 second_pass_factory: Callable[[Config], object] | None = None):
         self.config = config
         self.options = options
         self.recognizer_factory = recognizer_factory
         self.music_factory = music_factory
+        # The Whisper second pass by default; a stand-in recognizer (tests) brings its own second pass or none.
+        if second_pass_factory is None and recognizer_factory is load_recognizer:
+            second_pass_factory = load_second_pass
+        self.second_pass_factory = second_pass_factory
         self.metrics = DaemonMetrics()
         self.hub = Hub(config.server.client_queue_events, self.metrics)
         self.asr = Worker("asr")
         self.music_worker = Worker("music")
+        # The second pass has its own thread, so a slow or stuck one never delays the first pass.
+        self.final_pass_worker = (Worker("final_pass") if config.asr.final_pass == "whisper" and second_pass_factory is not None
+                                  else None)
         self.commands = CommandRunner(self.hub, self.music_worker, self.metrics)
         self._utterance_ids = itertools.count(1)
         self._query_ids = itertools.count(1)
         self.ctx = PipelineContext(
             hub=self.hub, asr=self.asr, recognizer=None, asr_unavailable="the speech recognizer is still loading",
             chunk_ms=config.asr.chunk_ms, vad=config.vad, policy=ListenPolicy(config.listen),
-            commands=self.commands, metrics=self.metrics, next_utterance_id=lambda: f"u{next(self._utterance_ids)}")
+            commands=self.commands, metrics=self.metrics, next_utterance_id=lambda: f"u{next(self._utterance_ids)}",
+            final_pass=self.final_pass_worker, final_pass_budget_ms=config.asr.final_pass_budget_ms)
         self.server = WsServer(config.server, self.hub, self, self.metrics, self.health)
         self._first_client = asyncio.Event()
         self._stop = asyncio.Event()
@@ -141,6 +156,7 @@ class Daemon:
         self.local_source = self._make_local_source()
         self.input_state = self.local_source.state if self.local_source else InputState("none", "", "off")
         self.asr_state = {"ready": False, "error": None}
+        self.final_pass_state = {"final_pass": "ctc", "final_pass_error": None}  # until the second pass has loaded
         self.music_state = {"ready": False, "error": None}
         self.remote: dict[str, tuple[RemoteSource, asyncio.Task]] = {}
         self._remote_counts: dict[str, int] = {}
@@ -167,6 +183,7 @@ class Daemon:
         m.gauge("assistant_remote_sources", "Open remote audio streams.", lambda: len(self.remote))
         m.gauge("assistant_queue_depth", "Items waiting, by queue.", lambda: {
             ("asr_worker",): self.asr.pending, ("music_worker",): self.music_worker.pending,
+            ("final_pass_worker",): self.final_pass_worker.pending if self.final_pass_worker else 0,
             ("microphone",): len(self.local_source.queue) if isinstance(self.local_source, Microphone) and self.local_source.queue else 0,
             ("remote_max",): max((len(s.queue) for s, _ in self.remote.values()), default=0),
             ("client_max",): self.hub.max_queue_depth()}, ["queue"])
@@ -181,7 +198,7 @@ class Daemon:
     def status(self) -> p.Status:
         return p.Status(listening=self.input_state.state == "open", mode=self.config.listen.mode,
                         input=self.input_state.to_dict(), remote_sources=len(self.remote),
-                        asr=dict(self.asr_state), recommender=dict(self.music_state), clients=len(self.hub.clients))
+                        asr={**self.asr_state, **self.final_pass_state}, recommender=dict(self.music_state), clients=len(self.hub.clients))
 
     def publish_status(self) -> None:
         event = self.status()
@@ -266,7 +283,19 @@ class Daemon:
                 self.music_state = {"ready": False, "error": str(exc)}
                 log.error("recommender unavailable: %s", exc)
 
-        await asyncio.gather(recognizer(), music())
+        async def second_pass() -> None:
+            if self.final_pass_worker is None:
+                return
+            try:
+                second = await self.final_pass_worker.call(self.second_pass_factory, self.config)
+            except AssistantError as exc:  # missing, damaged or foreign model: said once, CTC finals
+                self.final_pass_state = {"final_pass": "ctc", "final_pass_error": str(exc)}
+                log.error("Whisper second pass unavailable, finals come from the CTC beam: %s", exc)
+                return
+            self.ctx.second_pass = second
+            self.final_pass_state = {"final_pass": "whisper", "final_pass_error": None}
+
+        await asyncio.gather(recognizer(), music(), second_pass())
         rec, music_service = self.ctx.recognizer, self.commands.music
         if rec is not None and music_service is not None:
             phrases = await self.music_worker.call(music_service.bias_phrases)
@@ -274,6 +303,8 @@ class Daemon:
                 phrases.append(self.config.listen.wake_phrase)
             await self.asr.call(rec.set_bias, phrases)
             log.info("recognizer biased towards %d catalog names", len(phrases))
+            if self.ctx.second_pass is not None:
+                await self.final_pass_worker.call(self.ctx.second_pass.set_names, phrases)
         self.publish_status()
 
     async def _run_local(self) -> None:
@@ -338,4 +369,6 @@ class Daemon:
         if self.commands.music is not None:
             await self.music_worker.call(self.commands.music.close)  # on its own thread (SQLite)
         await asyncio.to_thread(self.asr.shutdown)
+        if self.final_pass_worker is not None:
+            await asyncio.to_thread(self.final_pass_worker.shutdown)
         await asyncio.to_thread(self.music_worker.shutdown)

@@ -12,12 +12,19 @@
 Recognizer calls go through the single "asr" worker that owns the model, so
 several sources share it; an utterance's queue decouples the audio path from
 inference, so a slow step never stalls capture.
+
+With a second pass (`[asr] final_pass = "whisper"`), the pause also starts
+Whisper on the "final_pass" worker, after the CTC final it takes its prompt
+from; at the endpoint its choice is the final if it is ready within
+`final_pass_budget_ms`, else the CTC final is (counted in
+assistant_final_pass_total{outcome="budget"}); a late pass is told to stop.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -52,6 +59,13 @@ class PipelineContext:
     commands: CommandRunner
     metrics: DaemonMetrics
     next_utterance_id: Callable[[], str]
+    second_pass: object | None = None  # assistant.asr.second_pass.WhisperSecondPass; None: CTC finals
+    final_pass: Worker | None = None   # the worker the second pass runs on
+    final_pass_budget_ms: int = 150
+
+
+# Second passes waiting or running before a new one is skipped (a stuck pass must not pile up work).
+MAX_PENDING_SECOND_PASSES = 2
 
 
 @dataclass(frozen=True)
@@ -107,6 +121,8 @@ class UtteranceTask:
         self.session = None
         self.speculation: asyncio.Future | None = None
         self.speculated = 0                  # samples the speculative final covers
+        self.second: asyncio.Future | None = None  # the second pass's FinalChoice for the same audio
+        self.second_cancel: threading.Event | None = None
         self.task = asyncio.create_task(self.run(), name=f"utterance-{utterance}")
 
     async def run(self) -> None:
@@ -174,11 +190,60 @@ class UtteranceTask:
         self.speculated = self.decoded + len(rest)
         self.speculation = asyncio.ensure_future(self.ctx.asr.call(_finish, self.session, rest))
         self.session = None  # finished: a resumption needs a new one
+        self._start_second(self.speculation)
+
+    def _start_second(self, first: asyncio.Future) -> None:
+        """The second pass over all audio heard so far, once the first pass's final (its prompt) is known."""
+        ctx = self.ctx
+        sp = ctx.second_pass
+        if sp is None or ctx.final_pass is None or ctx.final_pass.pending >= MAX_PENDING_SECOND_PASSES:
+            return  # none configured, or earlier passes still busy: the end reports "busy"
+        audio = np.concatenate(self.heard) if self.heard else np.zeros(0, dtype=np.float32)
+        cancel = threading.Event()
+
+        async def run():
+            text = await first
+            return await ctx.final_pass.call(sp.final, audio, text, cancel)
+
+        self.second, self.second_cancel = asyncio.ensure_future(run()), cancel
+
+    def _drop_second(self) -> None:
+        if self.second is not None:
+            self.second_cancel.set()
+            self.second.add_done_callback(lambda f: f.cancelled() or f.exception())  # result unused
+            self.second = self.second_cancel = None
 
     def _drop_speculation(self) -> None:
         self.speculation.add_done_callback(lambda f: f.cancelled() or f.exception())  # result unused
         self.speculation = None
         self.ctx.metrics.speculative_finals.inc(1, "discarded")
+        self._drop_second()
+
+    async def _second_final(self, ctc_text: str, deadline: float) -> str:
+        """The second pass's final if it is ready by `deadline` (monotonic), else the CTC final."""
+        ctx = self.ctx
+        if ctx.second_pass is None:
+            return ctc_text
+        if self.second is None:
+            ctx.metrics.final_pass.inc(1, "busy")
+            return ctc_text
+        second = self.second
+        try:
+            choice = await asyncio.wait_for(asyncio.shield(second), max(0.0, deadline - time.monotonic()))
+        except TimeoutError:
+            self._drop_second()
+            ctx.metrics.final_pass.inc(1, "budget")
+            return ctc_text
+        except Exception:  # noqa: BLE001 - a failed second pass must not lose the utterance
+            log.exception("second pass of utterance %s failed", self.utterance)
+            self.second = self.second_cancel = None
+            ctx.metrics.final_pass.inc(1, "failed")
+            return ctc_text
+        self.second = self.second_cancel = None
+        ctx.metrics.final_pass.inc(1, choice.source)
+        if choice.whisper is not None:
+            ctx.metrics.final_pass_seconds.observe(choice.whisper.seconds)
+        return choice.text
 
     async def _resume(self) -> None:
         if self.speculation is None:
@@ -195,6 +260,7 @@ class UtteranceTask:
 
     async def _end(self, end: _End) -> None:
         ctx = self.ctx
+        deadline = time.monotonic() + ctx.final_pass_budget_ms / 1000
         if not end.event.accepted:
             ctx.metrics.utterances.inc(1, "too_short")
             if self.speculation is not None:
@@ -210,8 +276,11 @@ class UtteranceTask:
             text, samples = await self.speculation, self.speculated
         else:
             rest = self._take_pending()
-            text = await ctx.asr.call(_finish, self.session, rest)  # one trip to the worker
+            first = asyncio.ensure_future(ctx.asr.call(_finish, self.session, rest))  # one trip to the worker
+            self._start_second(first)
+            text = await first
             samples = self.decoded + len(rest)
+        text = await self._second_final(text, deadline)
         await self._final(text, samples, end.t_speech_end)
 
     async def _final(self, text: str, audio_samples: int, t_speech_end: float) -> None:

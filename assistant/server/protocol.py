@@ -193,7 +193,7 @@ class Status(ServerEvent):
     mode: str                               # "always" or "wake_phrase"
     input: dict                             # {"kind", "device", "state", "error", "sample_rate_hz"}
     remote_sources: int = 0                 # open remote audio streams
-    asr: dict = field(default_factory=dict)          # {"ready": bool, "error": str|null}
+    asr: dict = field(default_factory=dict)          # {"ready": bool, "error": str|null, "final_pass": "whisper"|"ctc", "final_pass_error": str|null}
     recommender: dict = field(default_factory=dict)  # {"ready": bool, "error": str|null}
     clients: int = 0
     player: dict = field(default_factory=dict)       # {"backend": "web"} or {"backend": "mpd", "connected", "error", "state", "song", "ducked"}

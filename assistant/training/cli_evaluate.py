@@ -1,4 +1,4 @@
-"""`assistant evaluate --manifest FILE.jsonl [--decoder greedy|beam] [--json]`."""
+"""`assistant evaluate --manifest FILE.jsonl [--decoder greedy|beam|two-pass|whisper] [--json]`."""
 
 from __future__ import annotations
 
@@ -8,7 +8,9 @@ import json
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--manifest", required=True, action="append", help='JSONL lines {"audio", "text"}; audio paths may be relative to the manifest; repeatable')
-    parser.add_argument("--decoder", choices=("greedy", "beam"), default="beam", help="beam = catalog-biased beam search, as the daemon decodes finals")
+    parser.add_argument("--decoder", choices=("greedy", "beam", "two-pass", "whisper"), default="beam",
+                        help="beam = catalog-biased beam search; two-pass = that beam, then the catalog-prompted Whisper "
+                             "second pass and the choice between them, as the daemon decodes finals; whisper = Whisper alone")
     parser.add_argument("--model", help="checkpoint to use instead of [asr] model_path")
     parser.add_argument("--limit", type=int, default=0, help="evaluate only the first N clips")
     parser.add_argument("--json", action="store_true", help="one JSON object per manifest with the summary and every utterance")
@@ -26,10 +28,18 @@ def run(args: argparse.Namespace) -> int:
     cfg = load_config(args.config or default_config_path())
     asr_cfg = replace(cfg.asr, model_path=args.model) if args.model else cfg.asr
     recognizer = Recognizer.load(asr_cfg)
-    if args.decoder == "beam":
-        recognizer.set_bias(catalog_phrases(cfg))
+    second = None
+    if args.decoder in ("two-pass", "whisper"):
+        from assistant.asr.second_pass import SecondPassOptions, WhisperSecondPass
+
+        second = WhisperSecondPass.load(SecondPassOptions.from_config(asr_cfg))
+    if args.decoder in ("beam", "two-pass"):
+        phrases = catalog_phrases(cfg)
+        recognizer.set_bias(phrases)
+        if second is not None:
+            second.set_names(phrases)
     for manifest in args.manifest:
-        report = evaluate_manifest(recognizer, manifest, args.decoder, asr_cfg.chunk_ms, args.limit)
+        report = evaluate_manifest(recognizer, manifest, args.decoder, asr_cfg.chunk_ms, args.limit, second)
         summary = report.summary()
         if args.json:
             print(json.dumps({**summary, "skipped_lines": report.skipped, "items": report.items}))

@@ -68,11 +68,28 @@ class DecodingSession:
         return self.session.finish(beam=self.beam)
 
 
-def evaluate_manifest(recognizer: Recognizer, manifest: str | Path, decoder: str = "beam", chunk_ms: int = 160,
-                      limit: int = 0) -> EvalReport:
-    """Our recognizer through its streaming path, greedy or (catalog-biased, if set) beam decoding."""
-    beam = decoder == "beam"
-    return evaluate_sessions(lambda: DecodingSession(recognizer, beam), manifest, decoder, chunk_ms, limit)
+# Final decoders: the CTC first pass greedy or with the catalog-biased beam; the Whisper second pass alone
+# (unprompted, no choice); both passes as the daemon runs them (assistant.asr.second_pass).
+DECODERS = ("greedy", "beam", "two-pass", "whisper")
+
+
+def session_factory(recognizer: Recognizer | None, decoder: str = "beam", second_pass=None) -> Callable[[], Session]:
+    """New sessions for one of DECODERS; "two-pass" and "whisper" need a WhisperSecondPass."""
+    if decoder in ("greedy", "beam"):
+        return lambda: DecodingSession(recognizer, decoder == "beam")
+    if decoder not in DECODERS:
+        raise AssistantError(f"unknown decoder {decoder!r}; expected one of {', '.join(DECODERS)}")
+    if second_pass is None:
+        raise AssistantError(f"decoder {decoder!r} needs the Whisper second pass, which is not loaded")
+    from assistant.asr.second_pass import TwoPassSession
+
+    return lambda: TwoPassSession(recognizer, second_pass, whisper_only=decoder == "whisper")
+
+
+def evaluate_manifest(recognizer: Recognizer | None, manifest: str | Path, decoder: str = "beam", chunk_ms: int = 160,
+                      limit: int = 0, second_pass=None) -> EvalReport:
+    """Our recognizer through its streaming path: greedy, (catalog-biased, if set) beam, or two-pass."""
+    return evaluate_sessions(session_factory(recognizer, decoder, second_pass), manifest, decoder, chunk_ms, limit)
 
 
 def evaluate_sessions(new_session: Callable[[], Session], manifest: str | Path, label: str, chunk_ms: int = 160,
@@ -101,6 +118,9 @@ def evaluate_sessions(new_session: Callable[[], Session], manifest: str | Path, 
             report.rtfs.append((done - start) / duration_s)
         report.final_latency_ms.append((done - end_of_audio) * 1000)
         report.rates.add(e.text, hyp)
-        report.items.append({"audio": str(e.audio), "ref": e.text, "hyp": hyp,
-                             "wer": round(wer(e.text, hyp), 4), "cer": round(cer(e.text, hyp), 4)})
+        item = {"audio": str(e.audio), "ref": e.text, "hyp": hyp, "wer": round(wer(e.text, hyp), 4), "cer": round(cer(e.text, hyp), 4)}
+        describe = getattr(sess, "describe", None)  # the two-pass session says which pass won and why
+        if describe is not None:
+            item.update(describe())
+        report.items.append(item)
     return report

