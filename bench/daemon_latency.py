@@ -1,6 +1,6 @@
 """Daemon latency, idle CPU and memory through the virtual microphone.
 
-    .venv/bin/python bench/daemon_latency.py [--utterances 32] [--idle-s 30] [--json OUT]
+    .venv/bin/python bench/daemon_latency.py [--utterances 32] [--idle-s 30] [--final-pass both] [--json OUT]
 
 A private PulseAudio server (tests/pulse.py) carries espeak-ng commands into
 `assistant serve` (a subprocess on the default config: microphone input,
@@ -14,6 +14,11 @@ controls, utterances missed or split; then CPU of the daemon while only room
 noise plays (target <= 3 % of one core) and its resident memory (<= 800 MB).
 Without models/asr.pt a randomly initialized model of the default size
 stands in: same compute, but noise for text (so few intents ask for songs).
+
+`--final-pass both` (the default) runs the daemon twice: with the Whisper
+second pass (`[asr] final_pass = "whisper"`, how often its budget fell back
+to the CTC final, its compute time, the finals' WER against the spoken
+commands) and with CTC finals only.
 """
 
 from __future__ import annotations
@@ -76,6 +81,10 @@ async def measure(d: DaemonProcess, player: PacedPlayer, commands, gap_s: float,
             "dropped_mic_blocks": _metric(metrics, 'assistant_audio_dropped_frames_total{kind="microphone"}'),
             "speculative_used": _metric(metrics, 'assistant_speculative_finals_total{outcome="used"}'),
             "speculative_discarded": _metric(metrics, 'assistant_speculative_finals_total{outcome="discarded"}'),
+            "final_pass": {o: _metric(metrics, f'assistant_final_pass_total{{outcome="{o}"}}')
+                           for o in ("whisper", "ctc", "dropped", "budget", "busy", "failed")},
+            "final_pass_mean_ms": round(1000 * _metric(metrics, "assistant_final_pass_seconds_sum")
+                                        / max(1.0, _metric(metrics, "assistant_final_pass_seconds_count")), 1),
             "asr_step_mean_ms": round(1000 * _metric(metrics, "assistant_asr_step_seconds_sum")
                                       / max(1.0, _metric(metrics, "assistant_asr_step_seconds_count")), 1),
             "stream_latency_ms": round(player.stream_latency_s * 1000, 1)}
@@ -106,7 +115,10 @@ def _metric(text: str, name: str) -> float:
     return 0.0
 
 
-def summarize(result: dict, model_desc: str, hangover_ms: int) -> str:
+def summarize(result: dict, model_desc: str, hangover_ms: int, final_pass: str = "ctc") -> str:
+    from assistant.asr.metrics import ErrorRates
+    from assistant.asr.text import normalize_text
+
     rows = result["rows"]
 
     def lat(kind: str, pred=lambda r: True) -> list[float]:
@@ -118,7 +130,7 @@ def summarize(result: dict, model_desc: str, hangover_ms: int) -> str:
     missed = sum(r["utterances"] == 0 or "transcript.final" not in r for r in rows)
     split = sum(r["utterances"] > 1 for r in rows)
     lines = [
-        f"Machine: {machine()}, load average {os.getloadavg()[0]:.1f} at the end. Model: {model_desc}. Hangover {hangover_ms} ms: target p95 <= {hangover_ms + 150} ms.",
+        f"Machine: {machine()}, load average {os.getloadavg()[0]:.1f} at the end. Model: {model_desc}; finals: {final_pass}. Hangover {hangover_ms} ms: target p95 <= {hangover_ms + 150} ms.",
         f"Utterances: {len(rows)} espeak-ng commands (4 voices) through the PulseAudio virtual microphone; "
         f"{missed} missed, {split} split in two. Playback latency of the virtual mic's player: {result['stream_latency_ms']} ms (accounted for).",
         "",
@@ -131,7 +143,18 @@ def summarize(result: dict, model_desc: str, hangover_ms: int) -> str:
         if values:
             lines.append(f"| {name} | {len(values)} | {percentile(values, 50):.0f} | {percentile(values, 95):.0f} | {max(values):.0f} |")
     lines += ["", f"Finals decoded at a pause: {result['speculative_used']:.0f} used, {result['speculative_discarded']:.0f} "
-              f"discarded (speech resumed); recognizer time per 160 ms chunk: {result['asr_step_mean_ms']} ms mean.",
+              f"discarded (speech resumed); recognizer time per 160 ms chunk: {result['asr_step_mean_ms']} ms mean."]
+    fp = result.get("final_pass", {})
+    if final_pass == "whisper" and fp:
+        total = sum(fp.values())
+        lines += ["", f"Second pass: {total:.0f} finals: Whisper's text {fp['whisper']:.0f}, the rule chose the CTC text "
+                  f"{fp['ctc']:.0f}, dropped (no speech / low confidence) {fp['dropped']:.0f}, budget fallback to the CTC "
+                  f"final {fp['budget']:.0f} ({fp['budget'] / max(total, 1):.0%}), busy {fp['busy']:.0f}, failed {fp['failed']:.0f}; "
+                  f"its compute time {result['final_pass_mean_ms']} ms mean."]
+    rates = ErrorRates()
+    for r in rows:
+        rates.add(normalize_text(r["text"]), r.get("heard", ""))
+    lines += [f"Finals against the spoken commands: WER {rates.wer:.1%}, sentences exact {rates.exact / max(rates.utterances, 1):.0%}.",
               "", "| idle CPU (room noise only) | RSS | peak RSS | mic blocks dropped |", "|---|---|---|---|",
               f"| {result['idle_cpu_pct']:.2f} % of one core | {result['rss_mb']:.0f} MB | {result['peak_rss_mb']:.0f} MB | {result['dropped_mic_blocks']:.0f} |"]
     return "\n".join(lines)
@@ -143,25 +166,30 @@ def main() -> int:
     ap.add_argument("--gap-s", type=float, default=1.5, help="room noise between commands")
     ap.add_argument("--idle-s", type=float, default=30.0, help="how long to measure CPU while silent")
     ap.add_argument("--model", help="recognizer checkpoint (default: models/asr.pt, else random weights)")
+    ap.add_argument("--final-pass", choices=("whisper", "ctc", "both"), default="both",
+                    help="[asr] final_pass of the daemon; both = one run each")
     ap.add_argument("--json", help="also write the raw rows here")
     args = ap.parse_args()
+    modes = ("whisper", "ctc") if args.final_pass == "both" else (args.final_pass,)
     commands_text = (COMMANDS * (args.utterances // len(COMMANDS) + 1))[: args.utterances]
     with tempfile.TemporaryDirectory(prefix="bench-daemon-") as tmp_name:
         tmp = Path(tmp_name)
         model, model_desc = ensure_model(tmp, args.model)
         commands = synthesize(tmp / "wav", commands_text)
-        with VirtualMic(tmp / "pulse") as vm:
-            player = PacedPlayer(vm)
-            daemon = DaemonProcess(tmp, model, {**os.environ, **vm.env})
-            try:
-                result = asyncio.run(measure(daemon, player, commands, args.gap_s, args.idle_s))
-            finally:
-                rc = daemon.stop()
-                player.close()
-    print(summarize(result, model_desc, VadConfig().hangover_ms))
-    print(f"\n(daemon exit status {rc})")
+        results = {}
+        for mode in modes:
+            with VirtualMic(tmp / f"pulse-{mode}") as vm:
+                player = PacedPlayer(vm)
+                daemon = DaemonProcess(tmp, model, {**os.environ, **vm.env, "ASSISTANT_ASR_FINAL_PASS": mode})
+                try:
+                    results[mode] = asyncio.run(measure(daemon, player, commands, args.gap_s, args.idle_s))
+                finally:
+                    rc = daemon.stop()
+                    player.close()
+            print(summarize(results[mode], model_desc, VadConfig().hangover_ms, mode))
+            print(f"\n(daemon exit status {rc})\n", flush=True)
     if args.json:
-        Path(args.json).write_text(json.dumps(result, indent=1))
+        Path(args.json).write_text(json.dumps(results, indent=1))
     return 0
 
 

@@ -107,18 +107,22 @@ def test_final_prompts_whisper_with_the_picked_names():
 
     sp = Stub(None, None, None, None, None, SecondPassOptions(prompt_names=2), None)
     sp.set_names(CATALOG)
-    choice = sp.final(np.zeros(16000, np.float32), "play hollow by beyonse")
+    audio = speechlike(1000)
+    choice = sp.final(audio, "play hollow by beyonse")
     assert seen["names"] == ("Beyonce", "Hello")
     assert choice.text == "play halo by beyonce"
     # no first-pass text, no names: no prompt
-    sp.final(np.zeros(16000, np.float32), "")
+    sp.final(audio, "")
     assert seen["names"] == ()
+    # digital silence never reaches Whisper (which would say "you")
+    seen.clear()
+    assert sp.final(np.zeros(16000, np.float32), "play adele").reason == "silence" and not seen
 
 
 def test_final_of_nothing_or_of_too_much_audio():
     sp = WhisperSecondPass(None, None, None, None, None, SecondPassOptions(), None)
     assert sp.final(np.zeros(0, np.float32), "play adele").source == "dropped"
-    long = sp.final(np.zeros(16000 * 31, np.float32), "Play Adele!")  # past Whisper's window: the first pass's final
+    long = sp.final(room(31000), "Play Adele!")  # past Whisper's window: the first pass's final
     assert (long.text, long.source) == ("play adele", "ctc")
 
 

@@ -45,6 +45,8 @@ WHISPER_WINDOW_S = 30  # the encoder's position table covers 30 s
 SAMPLE_RATE_HZ = 16000
 # Token budget of one utterance: min(max_new_tokens, BASE + PER_S * seconds). English speech is about
 # 3 words (4 tokens) a second; the budget cuts a repetition loop on a short clip early.
+# An utterance whose loudest 20 ms is below this is silence (Whisper says "you" to digital silence).
+SILENCE_DBFS = -60.0
 # A span of command words only ("play something") must match a name this closely to be a prompt name.
 COMMON_SPAN_MIN_SCORE = 0.9
 TOKENS_BASE = 8
@@ -57,10 +59,13 @@ class ChoiceRule:
 
     no_speech_prob: float = 0.6        # Whisper's silence test: no-speech probability above this ...
     silence_logprob: float = -1.0      # ... and average log probability below this -> dropped
+    no_speech_alone: float = 0.9       # no-speech probability above this -> dropped whatever the log probability
+                                       # (Whisper's "you" on silence has -0.8 and 0.96)
     drop_logprob: float = -1.5         # below this the Whisper text is not trusted
     compression_ratio: float = 2.4     # above this the Whisper text is a repetition loop
     ctc_fallback: bool = False         # an untrusted Whisper text: False drops the utterance, True uses the CTC text
-    prefer_ctc_names: bool = True      # keep the CTC text when it names more catalog words exactly than Whisper's
+    prefer_ctc_names: bool = True      # keep the CTC text when it names more catalog words exactly than Whisper's ...
+    names_min_similarity: float = 0.7  # ... and the two texts are this similar otherwise (0..1, characters)
 
 
 @dataclass(frozen=True)
@@ -99,6 +104,14 @@ def clip_features(extractor, audio: np.ndarray, pad_samples: int = 0) -> torch.T
     mode = "reflect" if x.shape[0] > half else "constant"
     x = F.pad(x[None, None], (half, half), mode=mode)[0, 0]
     return whole_clip_floor_and_scale(extractor.log_mel(x, padded=True)[:-1])
+
+
+def loudest_frame_dbfs(audio: np.ndarray, frame: int = 320) -> float:
+    """Level of the loudest 20 ms frame, dB relative to full scale."""
+    n = len(audio) // frame * frame
+    frames = audio[:n].reshape(-1, frame) if n else audio.reshape(1, -1)
+    rms = float(np.sqrt((frames.astype(np.float64) ** 2).mean(axis=1)).max()) if frames.size else 0.0
+    return 20 * np.log10(max(rms, 1e-10))
 
 
 def compression_ratio(text: str) -> float:
@@ -207,7 +220,8 @@ def choose(ctc_text: str, hyp: WhisperHypothesis, rule: ChoiceRule = ChoiceRule(
            names: CatalogNames | None = None) -> FinalChoice:
     """The final transcript from the first pass's text and Whisper's hypothesis."""
     ctc_text, w_text = normalize_text(ctc_text), normalize_text(hyp.text)
-    if hyp.no_speech_prob > rule.no_speech_prob and hyp.avg_logprob < rule.silence_logprob:
+    if hyp.no_speech_prob > rule.no_speech_alone or (
+            hyp.no_speech_prob > rule.no_speech_prob and hyp.avg_logprob < rule.silence_logprob):
         return FinalChoice("", "dropped", "no speech", hyp)
     untrusted = (not w_text and "empty") or (not hyp.finished and "token budget") \
         or (hyp.compression_ratio > rule.compression_ratio and "repetitive") \
@@ -217,7 +231,10 @@ def choose(ctc_text: str, hyp: WhisperHypothesis, rule: ChoiceRule = ChoiceRule(
             return FinalChoice(ctc_text, "ctc", f"whisper {untrusted}", hyp)
         return FinalChoice("", "dropped", f"whisper {untrusted}", hyp)
     if rule.prefer_ctc_names and names is not None and ctc_text and ctc_text != w_text:
-        if names.exact_name_words(ctc_text) > names.exact_name_words(w_text):
+        from rapidfuzz import fuzz
+
+        if fuzz.ratio(ctc_text, w_text) >= 100 * rule.names_min_similarity and \
+                names.exact_name_words(ctc_text) > names.exact_name_words(w_text):
             return FinalChoice(ctc_text, "ctc", "first pass names more catalog words", hyp)
     return FinalChoice(w_text, "whisper", "whisper", hyp)
 
@@ -314,8 +331,8 @@ class WhisperSecondPass:
     def final(self, audio: np.ndarray, first_pass_text: str, cancel: threading.Event | None = None) -> FinalChoice:
         """The two-pass final for one utterance (see the module docstring)."""
         audio = np.asarray(audio, dtype=np.float32).reshape(-1)
-        if len(audio) == 0:
-            return FinalChoice("", "dropped", "no audio")
+        if len(audio) == 0 or loudest_frame_dbfs(audio) < SILENCE_DBFS:
+            return FinalChoice("", "dropped", "no audio" if len(audio) == 0 else "silence")
         if len(audio) > WHISPER_WINDOW_S * SAMPLE_RATE_HZ:
             return FinalChoice(normalize_text(first_pass_text), "ctc", "longer than Whisper's window")
         hyp = self.transcribe(audio, self.prompt_names(first_pass_text), cancel)

@@ -1,0 +1,150 @@
+"""Tune the Whisper second pass on the VALIDATION set only: padding, prompt, beam, and the choice rule.
+
+    .venv/bin/python bench/second_pass_tune.py --manifest corpus/valid.jsonl [--limit 300] [--cache /tmp/sp.json]
+
+For every clip: the first pass's catalog-biased beam final (models/asr.pt unless --model), then Whisper
+variants that differ in one option each from the configured ones: the silence appended before the
+encoder (0 = the utterance's real length, 30000 = Whisper's own 30 s window), no catalog prompt, a
+beam of 3. Prints each variant's WER as Whisper alone (its raw text, no rule) and its time per clip,
+then a grid over the choice rule (ChoiceRule fields) on the configured variant, best first.
+Evaluation sets are never tuned on: pass a validation manifest.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import itertools
+import json
+import platform
+import statistics
+import time
+from pathlib import Path
+
+from assistant.asr.metrics import ErrorRates
+
+
+def variants(base) -> dict[str, dict]:
+    out = {"configured": {}}
+    for pad in (0, 500, 30000):
+        if pad != base.pad_ms:
+            out[f"pad {pad} ms"] = {"pad_ms": pad}
+    out["no prompt"] = {"prompt_names": 0}
+    if base.beam_size == 1:
+        out["beam 3"] = {"beam_size": 3}
+    return out
+
+
+def run_clips(args) -> dict:
+    import torch
+
+    from assistant.asr.bias import catalog_phrases
+    from assistant.asr.recognizer import Recognizer
+    from assistant.asr.second_pass import SecondPassOptions, WhisperSecondPass
+    from assistant.audio.io import load_audio
+    from assistant.config import load_config
+    from assistant.training.manifest import read_manifest
+
+    cfg = load_config()
+    asr = dataclasses.replace(cfg.asr, model_path=args.model) if args.model else cfg.asr
+    rec = Recognizer.load(asr)
+    torch.set_num_threads(asr.threads)
+    phrases = catalog_phrases(cfg)
+    rec.set_bias(phrases)
+    base = WhisperSecondPass.load(SecondPassOptions.from_config(asr))
+    base.set_names(phrases)
+    specs = variants(base.options)
+    passes = {name: base.with_options(**changes) for name, changes in specs.items()}
+    entries, _ = read_manifest(args.manifest)
+    clips = []
+    for e in entries[: args.limit or None]:
+        audio = load_audio(e.audio)
+        ctc = rec.transcribe(audio, beam=True)
+        row = {"audio": str(e.audio), "ref": e.text, "ctc": ctc, "seconds": len(audio) / 16000, "whisper": {}}
+        for name, sp in passes.items():
+            names = sp.prompt_names(ctc)
+            h = sp.transcribe(audio, names)
+            row["whisper"][name] = {**dataclasses.asdict(h), "prompt": list(h.prompt)}
+        clips.append(row)
+        if len(clips) % 25 == 0:
+            print(f"  {len(clips)} clips", flush=True)
+    return {"manifest": str(args.manifest), "model": str(rec.loaded.path), "machine": platform.machine(),
+            "threads": asr.threads, "variants": specs, "clips": clips}
+
+
+def rule_grid():
+    from assistant.asr.second_pass import ChoiceRule
+
+    for ns_alone, drop, fallback in itertools.product((0.8, 0.9, 0.95, 1.01), (-0.8, -1.0, -1.2, -1.5, -2.0, -99.0), (False, True)):
+        yield ChoiceRule(no_speech_alone=ns_alone, drop_logprob=drop, ctc_fallback=fallback, prefer_ctc_names=False)
+        for similarity in (0.5, 0.7, 0.85):
+            yield ChoiceRule(no_speech_alone=ns_alone, drop_logprob=drop, ctc_fallback=fallback, prefer_ctc_names=True,
+                             names_min_similarity=similarity)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--manifest", required=True, help="a VALIDATION manifest (corpus/valid.jsonl)")
+    ap.add_argument("--model", help="first-pass checkpoint (default [asr] model_path)")
+    ap.add_argument("--limit", type=int, default=0)
+    ap.add_argument("--cache", help="JSON file: written after decoding, read instead of decoding when it exists")
+    args = ap.parse_args()
+    if Path(args.manifest).name.startswith("eval_"):
+        raise SystemExit(f"{args.manifest} is an evaluation set: tune on a validation manifest only")
+    if args.cache and Path(args.cache).is_file():
+        data = json.loads(Path(args.cache).read_text())
+    else:
+        t0 = time.perf_counter()
+        data = run_clips(args)
+        print(f"decoded {len(data['clips'])} clips in {time.perf_counter() - t0:.0f} s")
+        if args.cache:
+            Path(args.cache).write_text(json.dumps(data))
+
+    from assistant.asr.second_pass import CatalogNames, ChoiceRule, WhisperHypothesis, choose
+    from assistant.asr.bias import catalog_phrases
+    from assistant.config import load_config
+
+    clips = data["clips"]
+    print(f"\n{data['manifest']}: {len(clips)} clips, first pass {data['model']}, {data['machine']}, {data['threads']} thread(s)\n")
+    ctc = ErrorRates()
+    for c in clips:
+        ctc.add(c["ref"], c["ctc"])
+    print("| final | WER | sentences exact | Whisper time per clip p50 / p95 (ms) |")
+    print("|---|---|---|---|")
+    print(f"| CTC beam (first pass) | {ctc.wer:.1%} | {ctc.exact / max(ctc.utterances, 1):.1%} | |")
+    for name in data["variants"]:
+        r = ErrorRates()
+        times = []
+        for c in clips:
+            w = c["whisper"][name]
+            r.add(c["ref"], w["text"])
+            times.append(w["seconds"] * 1000)
+        q = statistics.quantiles(times, n=20) if len(times) >= 2 else times * 19
+        print(f"| Whisper alone, {name} | {r.wer:.1%} | {r.exact / max(r.utterances, 1):.1%} | "
+              f"{statistics.median(times):.0f} / {q[18]:.0f} |")
+
+    names = CatalogNames(catalog_phrases(load_config()))
+    results = []
+    for rule in rule_grid():
+        r = ErrorRates()
+        sources: dict[str, int] = {}
+        for c in clips:
+            h = WhisperHypothesis(**{**c["whisper"]["configured"], "prompt": tuple(c["whisper"]["configured"]["prompt"])})
+            choice = choose(c["ctc"], h, rule, names)
+            r.add(c["ref"], choice.text)
+            sources[choice.source] = sources.get(choice.source, 0) + 1
+        results.append((r.wer, rule, sources, r.exact / max(r.utterances, 1)))
+    results.sort(key=lambda x: x[0])
+    default = ChoiceRule()
+    print("\nchoice rule grid on the configured variant (best 15, then the default):\n")
+    print("| WER | exact | no_speech_alone | drop_logprob | ctc_fallback | prefer_ctc_names (similarity) | whisper / ctc / dropped |")
+    print("|---|---|---|---|---|---|---|")
+    for wer, rule, sources, exact in results[:15] + [x for x in results if x[1] == default]:
+        names_rule = f"{rule.names_min_similarity}" if rule.prefer_ctc_names else "no"
+        print(f"| {wer:.2%} | {exact:.1%} | {rule.no_speech_alone} | {rule.drop_logprob} | {rule.ctc_fallback} | "
+              f"{names_rule} | {sources.get('whisper', 0)} / {sources.get('ctc', 0)} / {sources.get('dropped', 0)} |")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
