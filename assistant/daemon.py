@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import itertools
 import logging
 import signal
@@ -44,6 +45,7 @@ from assistant.server.metrics import DaemonMetrics
 from assistant.server.pipeline import PipelineContext, SourcePipeline
 from assistant.server.security import check_bind
 from assistant.server.workers import Worker
+from assistant.server.wyoming_asr import WyomingServer, check_wyoming_bind
 from assistant.server.ws import WsServer
 
 log = logging.getLogger(__name__)
@@ -57,6 +59,13 @@ class DaemonOptions:
     realtime: bool = True           # play a file input at real-time speed
     wait_for_client: bool = False   # hold a file input until the first WebSocket client has connected
     exit_after_input: bool = False  # stop once a file input is played and its commands answered
+
+
+class _TranscribeOnly:
+    """In place of the command runner for sources whose speech is transcribed only ([wyoming] run_commands = false)."""
+
+    async def run(self, text: str, origin: Origin) -> None:
+        return None
 
 
 class MusicAdapter:
@@ -155,6 +164,10 @@ class Daemon:
         self.ready = asyncio.Event()  # set when loading is over and inputs run (READY=1)
         self.local_source = self._make_local_source()
         self.input_state = self.local_source.state if self.local_source else InputState("none", "", "off")
+        self.wyoming = (WyomingServer(config.wyoming, config.asr, self, config.audio.queue_blocks,
+                                      lambda: self.metrics.dropped_frames.inc(1, "wyoming"), self.metrics)
+                        if config.wyoming.enabled else None)
+        self.player = self._make_player()
         self.asr_state = {"ready": False, "error": None}
         self.final_pass_state = {"final_pass": "ctc", "final_pass_error": None}  # until the second pass has loaded
         self.music_state = {"ready": False, "error": None}
@@ -182,6 +195,23 @@ class Daemon:
         m.gauge("assistant_clients", "Connected WebSocket clients.", lambda: len(self.hub.clients))
         m.gauge("assistant_remote_sources", "Open remote audio streams.", lambda: len(self.remote))
         m.gauge("assistant_queue_depth", "Items waiting, by queue.", lambda: {
+    def _make_player(self):
+        if self.config.player.backend != "mpd":
+            return None
+        from assistant.player.mpd import MpdPlayer
+
+        player = MpdPlayer(self.config.player, self.config.recommend.music_folders, publish=self.hub.publish,
+                           resolve=self._media_paths, feedback=self.commands.feedback, on_change=self.publish_status,
+                           default_user=self.config.preferences.default_user)
+        self.hub.listeners.append(player.on_event)
+        return player
+
+    async def _media_paths(self, song_ids: list[str]) -> dict[str, Path | None]:
+        music = self.commands.music
+        if music is None:
+            return {}
+        return await self.music_worker.call(lambda: {i: music.media_path(i) for i in song_ids})
+
             ("asr_worker",): self.asr.pending, ("music_worker",): self.music_worker.pending,
             ("final_pass_worker",): self.final_pass_worker.pending if self.final_pass_worker else 0,
             ("microphone",): len(self.local_source.queue) if isinstance(self.local_source, Microphone) and self.local_source.queue else 0,
@@ -196,7 +226,8 @@ class Daemon:
         self.publish_status()
 
     def status(self) -> p.Status:
-        return p.Status(listening=self.input_state.state == "open", mode=self.config.listen.mode,
+        return p.Status(player=self.player.state() if self.player else {"backend": self.config.player.backend},
+                        listening=self.input_state.state == "open", mode=self.config.listen.mode,
                         input=self.input_state.to_dict(), remote_sources=len(self.remote),
                         asr={**self.asr_state, **self.final_pass_state}, recommender=dict(self.music_state), clients=len(self.hub.clients))
 
@@ -219,7 +250,7 @@ class Daemon:
         return {"mode": c.listen.mode, "wake_phrase": c.listen.wake_phrase, "sample_rate_hz": SAMPLE_RATE_HZ,
                 "chunk_ms": c.asr.chunk_ms, "hangover_ms": c.vad.hangover_ms, "max_message_bytes": c.server.max_message_bytes,
                 "audio_encodings": list(p.AUDIO_ENCODINGS), "feedback_kinds": list(p.FEEDBACK_KINDS),
-                "default_user": c.preferences.default_user}
+                "default_user": c.preferences.default_user, "player": c.player.backend}
 
     def clients_changed(self, count: int) -> None:
         if count:
@@ -243,19 +274,34 @@ class Daemon:
         n = self._remote_counts[session] = self._remote_counts.get(session, 0) + 1
         source = RemoteSource(f"remote-{session}-{n}", msg.format, self.config.audio.queue_blocks,
                               lambda: self.metrics.dropped_frames.inc(1, "remote"))
-        user = msg.user or self.config.preferences.default_user
-        task = asyncio.create_task(self._run_remote(source, user), name=source.source_id)
+        self.start_source(source, user=msg.user)
+        return source
+
+    # -- what the Wyoming service calls (it also uses start_source) ---------------
+
+    def add_listener(self, listener: Callable[[p.ServerEvent], None]) -> None:
+        self.hub.listeners.append(listener)
+
+    def remove_listener(self, listener: Callable[[p.ServerEvent], None]) -> None:
+        with contextlib.suppress(ValueError):
+            self.hub.listeners.remove(listener)
+
+    def start_source(self, source: RemoteSource, run_commands: bool = True, user: str | None = None) -> asyncio.Task:
+        """Run a remote source (WebSocket or Wyoming stream) through the pipeline until it ends."""
+        ctx = self.ctx if run_commands else dataclasses.replace(self.ctx, commands=_TranscribeOnly())
+        task = asyncio.create_task(self._run_remote(source, user or self.config.preferences.default_user, ctx),
+                                   name=source.source_id)
         self.remote[source.source_id] = (source, task)
         self.publish_status()
-        return source
+        return task
 
     async def media_path(self, song_id: str) -> Path | None:
         music = self.commands.music
         return None if music is None else await self.music_worker.call(music.media_path, song_id)
 
-    async def _run_remote(self, source: RemoteSource, user: str) -> None:
+    async def _run_remote(self, source: RemoteSource, user: str, ctx: PipelineContext) -> None:
         try:
-            await SourcePipeline(self.ctx, source, user).run()
+            await SourcePipeline(ctx, source, user).run()
         except Exception:  # noqa: BLE001
             log.exception("remote source %s failed", source.source_id)
         finally:
@@ -332,6 +378,7 @@ class Daemon:
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(sig, self.stop)
         interval = systemd.watchdog_interval_s()
+        check_wyoming_bind(self.config.wyoming)
         watchdog = asyncio.create_task(self._watchdog(interval, self.ready)) if interval else None
         await self.server.start()
         log.info("listening on http://%s:%d/ (WebSocket /ws)", self.config.server.host, self.server.port)
@@ -342,7 +389,13 @@ class Daemon:
             loader = asyncio.create_task(self._load())
             stopper = asyncio.create_task(self._stop.wait())
             await asyncio.wait({loader, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        player: asyncio.Task | None = None
             if not self._stop.is_set():
+            if self.wyoming is not None:
+                await self.wyoming.start()
+                log.info("Wyoming speech-to-text on tcp://%s:%d", self.config.wyoming.host, self.wyoming.port)
+            if self.player is not None:
+                player = asyncio.create_task(self.player.run(), name="player")
                 local = asyncio.create_task(self._run_local(), name="local-input")
                 self.ready.set()
                 systemd.notify(f"READY=1\nSTATUS=serving on {self.config.server.host}:{self.server.port}, input {self.options.input}")
@@ -354,10 +407,10 @@ class Daemon:
             systemd.notify("STOPPING=1")
             if watchdog:
                 watchdog.cancel()
-            await self._shutdown(local)
+            await self._shutdown(local, player)
         return 0
 
-    async def _shutdown(self, local: asyncio.Task | None) -> None:
+    async def _shutdown(self, local: asyncio.Task | None, player: asyncio.Task | None = None) -> None:
         if local is not None:
             local.cancel()
         await self.server.close()  # clients get 1001; their remote streams end
@@ -365,10 +418,15 @@ class Daemon:
         if tasks:
             await asyncio.wait(tasks, timeout=DRAIN_TIMEOUT_S)
         for _, t in list(self.remote.values()):
+        if self.wyoming is not None:
+            await self.wyoming.close()  # its streams end like the WebSocket's
             t.cancel()
         if self.commands.music is not None:
             await self.music_worker.call(self.commands.music.close)  # on its own thread (SQLite)
         await asyncio.to_thread(self.asr.shutdown)
         if self.final_pass_worker is not None:
             await asyncio.to_thread(self.final_pass_worker.shutdown)
+        if player is not None:
+            await self.player.close()  # un-ducks MPD
+            player.cancel()
         await asyncio.to_thread(self.music_worker.shutdown)

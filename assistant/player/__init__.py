@@ -1,0 +1,1 @@
+"""Players the daemon drives itself (`[player] backend`): `mpd.MpdPlayer`. The "web" backend is the page at `/`."""
