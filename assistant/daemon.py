@@ -159,15 +159,15 @@ class Daemon:
             commands=self.commands, metrics=self.metrics, next_utterance_id=lambda: f"u{next(self._utterance_ids)}",
             final_pass=self.final_pass_worker, final_pass_budget_ms=config.asr.final_pass_budget_ms)
         self.server = WsServer(config.server, self.hub, self, self.metrics, self.health)
+        self.wyoming = (WyomingServer(config.wyoming, config.asr, self, config.audio.queue_blocks,
+                                      lambda: self.metrics.dropped_frames.inc(1, "wyoming"), self.metrics)
+                        if config.wyoming.enabled else None)
+        self.player = self._make_player()
         self._first_client = asyncio.Event()
         self._stop = asyncio.Event()
         self.ready = asyncio.Event()  # set when loading is over and inputs run (READY=1)
         self.local_source = self._make_local_source()
         self.input_state = self.local_source.state if self.local_source else InputState("none", "", "off")
-        self.wyoming = (WyomingServer(config.wyoming, config.asr, self, config.audio.queue_blocks,
-                                      lambda: self.metrics.dropped_frames.inc(1, "wyoming"), self.metrics)
-                        if config.wyoming.enabled else None)
-        self.player = self._make_player()
         self.asr_state = {"ready": False, "error": None}
         self.final_pass_state = {"final_pass": "ctc", "final_pass_error": None}  # until the second pass has loaded
         self.music_state = {"ready": False, "error": None}
@@ -190,11 +190,6 @@ class Daemon:
         source.load()  # a missing or unreadable file is an error now, not later
         return source
 
-    def _register_gauges(self) -> None:
-        m = self.metrics
-        m.gauge("assistant_clients", "Connected WebSocket clients.", lambda: len(self.hub.clients))
-        m.gauge("assistant_remote_sources", "Open remote audio streams.", lambda: len(self.remote))
-        m.gauge("assistant_queue_depth", "Items waiting, by queue.", lambda: {
     def _make_player(self):
         if self.config.player.backend != "mpd":
             return None
@@ -212,6 +207,11 @@ class Daemon:
             return {}
         return await self.music_worker.call(lambda: {i: music.media_path(i) for i in song_ids})
 
+    def _register_gauges(self) -> None:
+        m = self.metrics
+        m.gauge("assistant_clients", "Connected WebSocket clients.", lambda: len(self.hub.clients))
+        m.gauge("assistant_remote_sources", "Open remote audio streams.", lambda: len(self.remote))
+        m.gauge("assistant_queue_depth", "Items waiting, by queue.", lambda: {
             ("asr_worker",): self.asr.pending, ("music_worker",): self.music_worker.pending,
             ("final_pass_worker",): self.final_pass_worker.pending if self.final_pass_worker else 0,
             ("microphone",): len(self.local_source.queue) if isinstance(self.local_source, Microphone) and self.local_source.queue else 0,
@@ -373,29 +373,29 @@ class Daemon:
 
     async def run(self) -> int:
         check_bind(self.config.server)
+        check_wyoming_bind(self.config.wyoming)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(sig, self.stop)
         interval = systemd.watchdog_interval_s()
-        check_wyoming_bind(self.config.wyoming)
         watchdog = asyncio.create_task(self._watchdog(interval, self.ready)) if interval else None
         await self.server.start()
         log.info("listening on http://%s:%d/ (WebSocket /ws)", self.config.server.host, self.server.port)
         systemd.notify("STATUS=loading the recognizer and the catalog")
         local: asyncio.Task | None = None
-        try:
-            self.publish_status()
-            loader = asyncio.create_task(self._load())
-            stopper = asyncio.create_task(self._stop.wait())
-            await asyncio.wait({loader, stopper}, return_when=asyncio.FIRST_COMPLETED)
         player: asyncio.Task | None = None
-            if not self._stop.is_set():
+        try:
             if self.wyoming is not None:
                 await self.wyoming.start()
                 log.info("Wyoming speech-to-text on tcp://%s:%d", self.config.wyoming.host, self.wyoming.port)
             if self.player is not None:
                 player = asyncio.create_task(self.player.run(), name="player")
+            self.publish_status()
+            loader = asyncio.create_task(self._load())
+            stopper = asyncio.create_task(self._stop.wait())
+            await asyncio.wait({loader, stopper}, return_when=asyncio.FIRST_COMPLETED)
+            if not self._stop.is_set():
                 local = asyncio.create_task(self._run_local(), name="local-input")
                 self.ready.set()
                 systemd.notify(f"READY=1\nSTATUS=serving on {self.config.server.host}:{self.server.port}, input {self.options.input}")
@@ -413,20 +413,20 @@ class Daemon:
     async def _shutdown(self, local: asyncio.Task | None, player: asyncio.Task | None = None) -> None:
         if local is not None:
             local.cancel()
+        if self.wyoming is not None:
+            await self.wyoming.close()  # its streams end like the WebSocket's
         await self.server.close()  # clients get 1001; their remote streams end
         tasks = [t for _, t in self.remote.values()] + ([local] if local else [])
         if tasks:
             await asyncio.wait(tasks, timeout=DRAIN_TIMEOUT_S)
         for _, t in list(self.remote.values()):
-        if self.wyoming is not None:
-            await self.wyoming.close()  # its streams end like the WebSocket's
             t.cancel()
+        if player is not None:
+            await self.player.close()  # un-ducks MPD
+            player.cancel()
         if self.commands.music is not None:
             await self.music_worker.call(self.commands.music.close)  # on its own thread (SQLite)
         await asyncio.to_thread(self.asr.shutdown)
         if self.final_pass_worker is not None:
             await asyncio.to_thread(self.final_pass_worker.shutdown)
-        if player is not None:
-            await self.player.close()  # un-ducks MPD
-            player.cancel()
         await asyncio.to_thread(self.music_worker.shutdown)
