@@ -23,6 +23,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("assistant.training.cli_train", "train the speech recognizer from a config file"),
     "synth": ("assistant.training.cli_synth", "build the synthesized speech corpus"),
     "parse": ("assistant.nlu.cli", "parse a command text into intent and slots"),
+    "nlu": ("assistant.nlu.cli_train", "train the learned intent parser (nlu train)"),
     "recommend": ("assistant.recommend.cli_recommend", "recommend songs for a command text"),
     "index": ("assistant.recommend.cli_index", "build the catalog's semantic index"),
 }

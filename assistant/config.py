@@ -156,6 +156,18 @@ class RecommendConfig:
 
 
 @dataclass(frozen=True)
+class NluConfig:
+    """Intent parser (assistant.nlu)."""
+
+    learned: bool = True  # false = the rule grammar alone (no trained model)
+    model: str = ""  # folder written by `assistant nlu train`; "" = the model shipped in assistant/nlu/model
+
+    def validate(self, s: str) -> None:
+        _check(not self.model or resolve_path(self.model).is_dir(), f"[{s}] model",
+               "'' or a folder written by `assistant nlu train`", self.model)
+
+
+@dataclass(frozen=True)
 class PreferencesConfig:
     """Per-user preference store (SQLite, WAL)."""
 
@@ -242,6 +254,7 @@ class Config:
     listen: ListenConfig = field(default_factory=ListenConfig)
     asr: AsrConfig = field(default_factory=AsrConfig)
     recommend: RecommendConfig = field(default_factory=RecommendConfig)
+    nlu: NluConfig = field(default_factory=NluConfig)
     preferences: PreferencesConfig = field(default_factory=PreferencesConfig)
     server: ServerConfig = field(default_factory=ServerConfig)
     wyoming: WyomingConfig = field(default_factory=WyomingConfig)

@@ -101,7 +101,12 @@ class MusicAdapter:
     def handle(self, text: str, user: str, now_playing: str | None) -> CommandResult:
         intent, rec = self.service.handle_text(text, user=user, now_playing=now_playing)
         items = None if rec is None else [self._item(r) for r in rec.items]
-        return CommandResult(intent.intent, dict(intent.slots), round(float(intent.confidence), 3), items)
+        answer = self.service.answer(intent, now_playing)
+        slots = dict(intent.slots)
+        if intent.exclude:
+            slots["exclude"] = dict(intent.exclude)
+        return CommandResult(intent.intent, slots, round(float(intent.confidence), 3), items,
+                             answer.to_dict() if answer is not None else None)
 
     def _item(self, ranked) -> dict:
         song = ranked.song

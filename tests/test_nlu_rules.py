@@ -9,7 +9,7 @@ import pytest
 
 from assistant.nlu.gazetteer import Gazetteer
 from assistant.nlu.intent import INTENTS, IntentResult
-from assistant.nlu.parser import IntentParser
+from assistant.nlu.rules import RuleParser as IntentParser
 from assistant.nlu.years import year_range
 from assistant.recommend.catalog import DEFAULT_CATALOG
 from assistant.recommend.loaders import load_source

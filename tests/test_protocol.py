@@ -23,6 +23,8 @@ def test_every_server_event_round_trips():
         p.TranscriptFinal(source="mic", utterance="u1", text="play", command="play", accepted=True, audio_ms=900),
         p.IntentEvent(utterance="u1", name="play", slots={"artist": "adele"}, text="play adele", source="mic"),
         p.Recommendations(utterance="u1", intent="play", items=[{"id": "s1", "title": "T", "score": 1.0, "reasons": []}]),
+        p.AnswerEvent(utterance="u2", question="artist", text='"Hello" is by Adele.',
+                      song={"id": "s1", "title": "Hello", "artist": "Adele", "album": None, "year": 2015, "genres": []}),
         p.ErrorEvent(code=p.E_BAD_JSON, message="no"),
         p.Ack(of="feedback", request="f1"),
         p.Pong(request="p1"),

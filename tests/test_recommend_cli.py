@@ -41,8 +41,10 @@ def run(capsys, *argv) -> tuple[int, str, str]:
 def test_parse_json(capsys, config):
     code, out, _ = run(capsys, "--config", config, "parse", "hello", "suggest", "me", "a", "sad", "song", "--json")
     assert code == 0
-    assert json.loads(out) == {"intent": "recommend", "slots": {"mood": "sad", "music_item": "song"},
-                               "confidence": 0.9, "text": "hello suggest me a sad song"}
+    d = json.loads(out)
+    assert 0.5 < d.pop("confidence") <= 1.0
+    assert d == {"intent": "recommend", "slots": {"mood": "sad", "music_item": "song"},
+                 "text": "hello suggest me a sad song"}
 
 
 def test_recommend_json_from_the_default_catalog(capsys, config):
@@ -60,7 +62,7 @@ def test_recommend_json_from_the_default_catalog(capsys, config):
 def test_recommend_text_output_and_user(capsys, config):
     code, out, _ = run(capsys, "--config", config, "recommend", "recommend something", "--user", "cli-user")
     assert code == 0
-    assert out.startswith("recommend (0.90): no slots")
+    assert out.startswith("recommend (") and "): no slots" in out.splitlines()[0]
     assert " 1. " in out and "id s" in out
 
 

@@ -1,7 +1,11 @@
 """The parser's answer: an intent name, Snips-style slots and a confidence.
 
 `IntentResult.to_dict()` is the JSON shape of `assistant parse --json` and of the
-daemon's `intent` event: {"intent", "slots", "confidence", "text", "heard"}.
+daemon's `intent` event: {"intent", "slots", "confidence", "text"} plus, when
+present, "heard", "query", "exclude" (slots the request rules out: "anything
+but country" -> {"genre": "country"}), "question" (what a what_is_playing
+request asks: song, artist, album, year or genre) and "note" (why odd input
+is "none").
 `slots` hold resolved values (catalog spelling when a span was matched to the
 catalog); `heard` holds the text span each slot came from, and `entities` the
 catalog matches the recommender uses (not part of the JSON).
@@ -19,6 +23,8 @@ INTENTS: tuple[str, ...] = (
 SLOT_NAMES: tuple[str, ...] = (
     "artist", "album", "track", "playlist", "genre", "year", "sort", "service", "music_item", "mood",
 )
+# What a what_is_playing request asks about the song.
+QUESTIONS: tuple[str, ...] = ("song", "artist", "album", "year", "genre")
 # Intents that ask for songs; the others are player controls or feedback.
 CONTENT_INTENTS = frozenset({"play", "recommend", "similar"})
 
@@ -45,6 +51,10 @@ class IntentResult:
     entities: tuple[EntityMatch, ...] = ()
     query: str = ""  # free text left for semantic search ("songs about summer")
     alternatives: tuple[EntityMatch, ...] = ()  # runner-up catalog names for the same spans
+    exclude: dict[str, str] = field(default_factory=dict)  # slots ruled out ("anything but country")
+    excluded: tuple[EntityMatch, ...] = ()  # catalog matches of excluded names (the ranker drops their songs)
+    question: str = ""  # what_is_playing: one of QUESTIONS
+    note: str = ""  # why the text was not understood (empty, too long, no words)
 
     def __post_init__(self) -> None:
         if self.intent not in INTENTS:
@@ -61,4 +71,10 @@ class IntentResult:
             out["heard"] = dict(self.heard)
         if self.query:
             out["query"] = self.query
+        if self.exclude:
+            out["exclude"] = dict(self.exclude)
+        if self.question:
+            out["question"] = self.question
+        if self.note:
+            out["note"] = self.note
         return out

@@ -1,4 +1,4 @@
-"""Rule grammar + catalog intent parser: command text -> `IntentResult`.
+"""Rule grammar + catalog intent parser (`RuleParser`): command text -> `IntentResult`.
 
 The text is normalized (`assistant.asr.text.normalize_text`), greetings and
 request openers are stripped ("hello", "can you please"), then:
@@ -248,7 +248,7 @@ def _compile_controls():
     return tuple((intent, re.compile(rf"^(?:{pattern})$"), conf) for intent, pattern, conf in CONTROL_RULES)
 
 
-class IntentParser:
+class RuleParser:
     """Text -> IntentResult. Build once (compiles the genre pattern from the
     gazetteer); `parse` is then pure and thread-safe."""
 
@@ -306,7 +306,9 @@ class IntentParser:
         return None
 
     def _feedback_intent(self, s: str, norm: str) -> IntentResult | None:
-        for pattern, conf in self._similar:
+        # "i don't like this one" is a complaint, not "more like this one".
+        negative = not _PLAY_RE.match(s) and any(pattern.search(s) for pattern, _ in self._dislike)
+        for pattern, conf in () if negative else self._similar:
             m = pattern.search(s)
             if m:
                 ref = m.groupdict().get("ref")

@@ -289,3 +289,65 @@ SNIPS_MUSIC_INTENTS: tuple[str, ...] = ("PlayMusic", "AddToPlaylist")
 
 # Assistant names in those data sets, swapped for our wake words.
 FOREIGN_WAKE_NAMES: tuple[str, ...] = ("olly", "siri", "alexa", "google", "pda name")
+
+# ---------------------------------------------------------------------------
+# Extra templates for the learned parser only (not used by the speech corpus):
+# negation and exclusions, and questions about the song playing. Slot spans of an
+# exclusion are tagged like any other slot; `assistant.nlu.negation` decides that
+# they are excluded.
+NLU_TEMPLATES: dict[str, tuple[str, ...]] = {
+    "play": (
+        "{wake} play {artist} but not {track}", "{wake} play some {genre} but no {genre}",
+        "{wake} play anything but {genre}", "{wake} play something other than {artist}",
+        "{wake} play {genre} but not {artist}", "{wake} play something {mood} but not {genre}",
+        "{wake} play songs by {artist} except {track}", "{wake} play {genre} without {artist}",
+        "{wake} play music but no {genre}", "{wake} play anything except {artist}",
+        "{wake} play a {mood} {mood} song", "{wake} play something {mood} and {mood}",
+        "{wake} play me a {mood} {music_item}", "{wake} put on some {mood} {mood} music",
+        "{wake} play {artist} not {artist}", "{wake} play something by {artist} instead of {artist}",
+    ),
+    "recommend": (
+        "{wake} anything but {genre}", "{wake} anything but {artist}", "{wake} something other than {genre}",
+        "{wake} recommend something but not {genre}", "{wake} suggest a song that is not {genre}",
+        "{wake} no {genre} please", "{wake} something {mood} but no {genre}",
+        "{wake} recommend some {genre} but nothing by {artist}", "{wake} suggest something without {genre}",
+        "{wake} anything except {genre}", "{wake} i want something {mood} not {mood}",
+        "{wake} suggest a {mood} {mood} song", "{wake} songs about summer love", "{wake} play songs about heartbreak",
+        "{wake} music about friendship", "{wake} something about the ocean", "{wake} songs about driving at night",
+        "{wake} recommend songs about rain", "{wake} any songs about {mood} days",
+    ),
+    "next": (
+        "{wake} don't play {artist}", "{wake} do not play {artist}", "{wake} stop playing {artist}",
+        "{wake} skip {artist}", "{wake} don't play {track}", "{wake} no {artist} right now",
+        "{wake} not {artist} please", "{wake} skip this one", "{wake} something else please",
+    ),
+    "dislike": (
+        "{wake} i don't like this one", "{wake} i do not like this song", "{wake} i don't like it",
+        "{wake} i don't like {artist}", "{wake} i really don't like {genre}", "{wake} i hate {genre}",
+        "{wake} i can't stand {artist}", "{wake} i don't like this one at all", "{wake} i don't love this",
+        "{wake} not my kind of music", "{wake} i don't want to hear {artist} again",
+        "{wake} never play {artist} again", "{wake} i don't like {track}",
+    ),
+    "like": (
+        "{wake} i like this one", "{wake} i really like {artist}", "{wake} i love {genre}",
+    ),
+    "similar": (
+        "{wake} more like {track}", "{wake} more songs like this one", "{wake} similar songs but not by {artist}",
+    ),
+    "what_is_playing": (
+        "{wake} what album is this from", "{wake} what album is this song from", "{wake} which album is this on",
+        "{wake} when did this come out", "{wake} when did this song come out", "{wake} what year is this from",
+        "{wake} what year is this song from", "{wake} when was this released", "{wake} how old is this song",
+        "{wake} who sings this song", "{wake} who is singing", "{wake} who is this artist",
+        "{wake} what genre is this", "{wake} what kind of music is this", "{wake} what's the name of this song",
+        "{wake} what song is playing", "{wake} who sings {track}", "{wake} who sang {track}",
+        "{wake} what album is {track} on", "{wake} when did {track} come out", "{wake} who performs this",
+        "{wake} what is this song called", "{wake} what's the title of this track",
+    ),
+    "none": (
+        "{wake} set an alarm for seven", "{wake} what's the weather like", "{wake} turn on the lights",
+        "{wake} play the radio", "{wake} play the next episode of my podcast", "{wake} tell me a joke",
+        "{wake} what time is it", "{wake} add milk to my shopping list", "{wake} call mom",
+        "{wake} set a timer for ten minutes", "{wake} read my emails", "{wake} what's on my calendar",
+    ),
+}

@@ -18,7 +18,11 @@ profile part in -1..1):
     popularity  Spotify popularity (more weight when "most popular" is asked)
 
 Disliked songs and songs heard in the last `exclude_recent` events are left out
-unless asked for by name. The list is then picked greedily with a per-artist
+unless asked for by name. What the request rules out ("anything but country",
+"play adele but not hello": `IntentResult.exclude` / `excluded`) is always
+left out: the excluded names' songs, songs of an excluded genre (or a genre it
+covers), era, or mood (fit above MOOD_EXCLUDE_FIT). Several moods ("slow sad"
+-> "calm, sad") are blended. The list is then picked greedily with a per-artist
 cap and a penalty on near-duplicates (maximal marginal relevance), and each
 song carries the reasons that contributed most to its score.
 """
@@ -63,6 +67,7 @@ LOOSE_SHARE = 0.9  # ...and counts its hits this much
 LOOSE_LIMIT = 8  # names kept per span and kind
 LOOSE_SKIP_ABOVE = 0.9  # spans the parser resolved at least this well need no second search
 NAMED_MIN_SCORE = 0.8  # a song named this clearly is suggested even if just heard or disliked
+MOOD_EXCLUDE_FIT = 0.65  # "not sad": songs fitting the mood at least this well are left out
 WEAK_REFERENCE_SHARE = 0.5  # "next" / "sad songs by X": the referenced songs hint at what to play, weakly
 MAX_REASONS = 4
 PROFILE_FEATURE_WEIGHT = 0.4  # share of the liked songs' audio-feature centroid in the profile score
@@ -182,12 +187,14 @@ class Ranker:
             reference = sorted(entity, key=lambda r: -entity[r][0])[:REFERENCE_SONGS]
 
         # 2. The request as one vector: free text + mood phrase + referenced songs.
-        mood = slots.get("mood")
+        moods = _moods(slots.get("mood", ""))
+        mood = ", ".join(moods) if moods else None
         parts = []
         if intent.query and self.embedder is not None:
             parts.append(self.embedder.encode_cached(intent.query))
-        if mood in self._mood_vectors:
-            parts.append(self._mood_vectors[mood])
+        known = [self._mood_vectors[m] for m in moods if m in self._mood_vectors]
+        if known:
+            parts.append(np.mean(known, axis=0))
         if reference:
             ref = self.index.vectors(reference).mean(axis=0)
             described = intent.intent != "similar" and bool(parts or {"genre", "year"} & set(slots))
@@ -210,10 +217,11 @@ class Ranker:
         years = year_range(slots.get("year", "")) if slots.get("year") else None
         if years:
             pools.append(self.arrays.year_rows(*years))
-        if mood:
-            pools.append(self.arrays.mood_rows(mood))
+        for m in moods:
+            pools.append(self.arrays.mood_rows(m))
         rows = np.unique(np.concatenate([p for p in pools if len(p)]))
         rows = self._exclude(rows, entity, profile, reference, now_playing, intent)
+        rows = self._without_excluded(rows, intent)
         if len(rows) == 0:
             return Recommendation(intent, (), note or "no songs left to suggest")
 
@@ -235,9 +243,11 @@ class Ranker:
             # Cosines of short requests with long documents are modest; explain the closest ones.
             floor = max(SEMANTIC_REASON_MIN, SEMANTIC_REASON_SHARE * float(semantic.max(initial=0.0)))
             p.add(w.semantic, semantic, lambda i: label, min_value=floor)
-        if mood:
-            p.add(w.mood, self.arrays.mood_fit(mood, rows),
-                  lambda i: f"{mood}: {describe_fit(songs[i], mood)}".rstrip(": "), min_value=0.6)
+        if moods:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)  # songs with no features: NaN for every mood
+                fit = np.nanmean([self.arrays.mood_fit(m, rows) for m in moods], axis=0)
+            p.add(w.mood, fit, lambda i: f"{mood}: {describe_fit(songs[i], moods[-1])}".rstrip(": "), min_value=0.6)
         if genre:
             values = self.arrays.genre_score(self.arrays.genre_matches(genre), rows)
             p.add(w.genre, values, lambda i: f"genre {genre}")
@@ -264,6 +274,9 @@ class Ranker:
                   lambda i: f"{'recent' if sort in SORT_RECENT else 'older'}: {songs[i].year}", min_value=0.8)
         if cold_start and not note:
             note = "no taste profile yet: popular songs; like or skip songs to personalize"
+        if intent.exclude:
+            left_out = "left out: " + ", ".join(f"{k} {v}" for k, v in intent.exclude.items())
+            note = f"{note}; {left_out}" if note else left_out
 
         # 5. Diverse pick.
         asked_artists = {e.name.lower() for e in intent.entities if e.kind == "artist"}
@@ -375,6 +388,34 @@ class Ranker:
             return rows
         return rows[~np.isin(rows, np.fromiter(drop, dtype=np.int64, count=len(drop)))]
 
+    def _without_excluded(self, rows: np.ndarray, intent: IntentResult) -> np.ndarray:
+        """Rows minus what the request rules out (names, genre, era, mood)."""
+        if not intent.exclude or len(rows) == 0:
+            return rows
+        keep = np.ones(len(rows), dtype=bool)
+        drop_ids = {s for e in intent.excluded for s in e.song_ids}
+        if drop_ids:
+            keep &= ~np.isin(rows, [r for r in (self.catalog.position(s) for s in drop_ids) if r is not None])
+        if not intent.excluded and self.gazetteer is not None:  # a name the parser could not resolve
+            for kind in ("artist", "track", "album"):
+                if kind in intent.exclude:
+                    ids = {s for h in self.gazetteer.match(normalize_text(intent.exclude[kind]), kind, limit=3,
+                                                           min_score=NAMED_MIN_SCORE) for s in h.song_ids}
+                    rows_out = [r for r in (self.catalog.position(s) for s in ids) if r is not None]
+                    keep &= ~np.isin(rows, rows_out)
+        genre = intent.exclude.get("genre")
+        if genre:
+            matches = self.arrays.genre_matches(genre)
+            if matches:
+                keep &= self.arrays.genre_score(matches, rows) <= 0
+        years = year_range(intent.exclude.get("year", "")) if intent.exclude.get("year") else None
+        if years:
+            yr = self.arrays.years[rows]
+            keep &= ~((yr >= years[0]) & (yr <= years[1]))
+        for m in _moods(intent.exclude.get("mood", "")):
+            keep &= ~(np.nan_to_num(self.arrays.mood_fit(m, rows), nan=0.0) >= MOOD_EXCLUDE_FIT)
+        return rows[keep]
+
     def _semantic_label(self, intent: IntentResult, reference: list[int]) -> str:
         if reference:
             ref = self.catalog.songs[reference[0]]
@@ -458,6 +499,11 @@ class _LazySongs:
 
     def __bool__(self) -> bool:
         return len(self._rows) > 0
+
+
+def _moods(value: str) -> list[str]:
+    """Canonical moods of a mood slot ("calm, sad" -> ["calm", "sad"])."""
+    return [m.strip() for m in value.split(",") if m.strip()]
 
 
 def _unit(v: np.ndarray) -> np.ndarray | None:

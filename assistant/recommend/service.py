@@ -14,11 +14,17 @@
 the recommendation is None for player controls (pause, resume, stop, previous,
 volume_up, volume_down, what_is_playing), for like/dislike, and for "none".
 "play", "recommend", "similar" and "next" return a ranked list ("next": what
-to play instead of `now_playing`). Side effects, so the daemon needs no logic
-of its own: like/dislike record `liked`/`disliked` for `now_playing` (when
-given); next records `skipped` for `now_playing`; a play request that names a
-song records `requested` for it. The player reports `played` through
-`feedback`.
+to play instead of `now_playing`), without what the request excludes
+("anything but country"). Side effects, so the daemon needs no logic of its
+own: like/dislike record `liked`/`disliked` for `now_playing` (when given, and
+when the request is about it: "i don't like adele" only counts against an
+Adele song); next records `skipped` for `now_playing` (likewise: "don't play
+adele" skips only Adele); a play request that names a song records
+`requested` for it. The player reports `played` through `feedback`.
+
+`answer(intent, now_playing)` answers a what_is_playing request ("who sings
+this", "what album is this from") from the catalog: about the song it names,
+else the one playing.
 
 Construction takes seconds (model load, index build on first run with a
 progress bar when `progress=True`); every call after that is milliseconds.
@@ -36,7 +42,8 @@ from assistant.config import Config
 from assistant.errors import AssistantError
 from assistant.nlu.gazetteer import Gazetteer
 from assistant.nlu.intent import IntentResult
-from assistant.nlu.parser import IntentParser
+from assistant.nlu.parser import make_parser
+from assistant.recommend.answer import Answer, answer_question
 from assistant.recommend.arrays import CatalogArrays
 from assistant.recommend.catalog import Catalog, load_catalog
 from assistant.recommend.embedder import Embedder, make_embedder
@@ -58,7 +65,7 @@ class RecommendService:
         self.config = config
         rc = config.recommend
         self.catalog = catalog if catalog is not None else load_catalog(rc, extra_catalogs)
-        self.parser = IntentParser(Gazetteer.from_songs(self.catalog.songs))
+        self.parser = make_parser(config, Gazetteer.from_songs(self.catalog.songs))
         self.embedder = embedder if embedder is not None else make_embedder(rc.embed_model)
         self.index, self.manifest, self.index_built = ensure_index(self.catalog, self.embedder, rc, progress=progress)
         self.arrays = CatalogArrays(self.catalog)
@@ -88,9 +95,10 @@ class RecommendService:
         user = self._user(user)
         intent = self.parse(text)
         playing = now_playing if now_playing and now_playing in self.catalog else None
-        if intent.intent in ("like", "dislike") and playing:
+        about = playing is not None and self._about(intent, self.catalog.get(playing))
+        if intent.intent in ("like", "dislike") and about:
             self.feedback(user, playing, "liked" if intent.intent == "like" else "disliked")
-        if intent.intent == "next" and playing:
+        if intent.intent == "next" and about:
             self.feedback(user, playing, "skipped")
         if intent.intent not in RANKED_INTENTS:
             return intent, None
@@ -102,6 +110,34 @@ class RecommendService:
             if named:
                 self.feedback(user, top.id, "requested")
         return intent, rec
+
+    def answer(self, intent: IntentResult, now_playing: str | None = None) -> Answer | None:
+        """The answer to a what_is_playing request; None for any other intent."""
+        if intent.intent != "what_is_playing":
+            return None
+        named = [self.catalog.get(s) for e in intent.entities if e.kind == "track" for s in e.song_ids]
+        named = [s for s in named if s is not None]
+        if named:
+            by = {s for e in intent.entities if e.kind == "artist" for s in e.song_ids}
+            song = max(named, key=lambda s: (s.id in by, s.popularity or 0.0))
+        else:
+            song = self.catalog.get(now_playing) if now_playing else None
+        return answer_question(intent.question or "song", song)
+
+    @staticmethod
+    def _about(intent: IntentResult, song: Song | None) -> bool:
+        """Whether feedback in a request concerns this song: it names nothing, or names this song,
+        its artist, or a genre the song has."""
+        if song is None:
+            return False
+        named = (*intent.entities, *intent.excluded)
+        genres = [g for g in (intent.slots.get("genre"), intent.exclude.get("genre")) if g]
+        if not named and not genres and not intent.exclude:
+            return True
+        if any(song.id in e.song_ids for e in named):
+            return True
+        own = {g.lower() for g in song.genres}
+        return any(g.lower() in own for g in genres)
 
     def feedback(self, user: str | None, song_id: str, kind: str) -> None:
         """Record requested / played / liked / disliked / skipped for a catalog song."""

@@ -28,6 +28,7 @@ class CommandResult:
     slots: dict = field(default_factory=dict)
     confidence: float | None = None
     items: list[dict] | None = None  # None: not a request for songs (player control, none)
+    answer: dict | None = None     # a question about the music: {"question", "text", "song"}
 
 
 class MusicService(Protocol):
@@ -88,6 +89,10 @@ class CommandRunner:
                                                source=origin.source, request=origin.request, user=origin.user))
             hist = self.metrics.recs_latency if origin.source is not None else self.metrics.query_latency
             hist.observe(time.monotonic() - origin.t0)
+        if result.answer is not None:
+            self.hub.publish(p.AnswerEvent(utterance=origin.utterance, question=result.answer["question"],
+                                           text=result.answer["text"], song=result.answer.get("song"),
+                                           source=origin.source, request=origin.request, user=origin.user))
 
     async def feedback(self, user: str, song_id: str, kind: str) -> None:
         if self.music is None:

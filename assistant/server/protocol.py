@@ -276,6 +276,20 @@ class Recommendations(ServerEvent):
 
 
 @dataclass(frozen=True, kw_only=True)
+class AnswerEvent(ServerEvent):
+    """The answer to a question about the music ("who sings this"), from the catalog."""
+
+    type: ClassVar[str] = "answer"
+    utterance: str
+    question: str           # song, artist, album, year or genre
+    text: str               # one sentence to show (or speak)
+    song: dict | None = None  # {"id","title","artist","album","year","genres"}; null when nothing is playing
+    source: str | None = None
+    request: str | None = None
+    user: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
 class ErrorEvent(ServerEvent):
     """Something a client sent, or the daemon itself, failed. The connection stays up."""
 
@@ -403,7 +417,7 @@ class Ping(ClientMessage):
 
 SERVER_EVENTS: dict[str, type[ServerEvent]] = {
     c.type: c for c in (Hello, Status, VadStart, VadEnd, TranscriptPartial, TranscriptFinal,
-                        IntentEvent, Recommendations, ErrorEvent, Ack, Pong)
+                        IntentEvent, Recommendations, AnswerEvent, ErrorEvent, Ack, Pong)
 }
 CLIENT_MESSAGES: dict[str, type[ClientMessage]] = {
     c.type: c for c in (Query, Feedback, AudioStart, AudioEnd, Ping)

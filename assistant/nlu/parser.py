@@ -1,0 +1,356 @@
+"""The intent parser: learned slots and intents, combined with the rule grammar.
+
+    parser = IntentParser(Gazetteer.from_songs(songs))   # loads the shipped model (assistant/nlu/model/)
+    parser.parse("play something sad by adele but not hello")
+    # IntentResult(intent="play", slots={"mood": "sad", "artist": "Adele"}, exclude={"track": "Hello"}, ...)
+
+For one command text:
+
+1. odd input is answered at once: empty, no letters (emoji, punctuation),
+   longer than a command can be -> "none" with a `note`;
+2. the rule grammar (`rules.RuleParser`, without catalog look-ups) gives its
+   intent, one feature among many;
+3. a CRF (`model.SlotTagger`) tags the tokens with Snips slots, from words,
+   neighbours, lexicon phrases and exact catalog names (`features.py`);
+4. a logistic-regression classifier (`model.IntentClassifier`) over words,
+   character trigrams, the rule intent and catalog/lexicon hits gives the
+   intent and a calibrated confidence; out-of-domain requests ("set an alarm")
+   come out "none";
+5. rule intents that measured better than the classifier (`RULE_INTENTS`,
+   chosen by cross-validation on training data) override it when they fire;
+6. slot spans inside a negation scope become exclusions (`negation.py`);
+   names are resolved against the catalog with fuzzy + phonetic matching, so
+   "someone like yu by adel" is "Someone Like You" by "Adele"; moods map to
+   the canonical moods ("slow sad" -> "calm, sad"); what_is_playing requests
+   get the `question` they ask (artist, album, year, genre or song).
+
+`IntentParser(gazetteer, learned=False)` is the rule grammar alone. Building a
+parser loads the model (tens of milliseconds); `parse` is then pure and
+thread-safe, well under 5 ms on the default catalog.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from assistant.asr.text import normalize_text
+from assistant.nlu import lexicon as L
+from assistant.nlu.datasets import spans as tag_spans
+from assistant.nlu.features import (CUE_WORDS, NEGATION_WORDS, PhraseIndex, intent_features, lexicon_index,
+                                    names_index, token_features, year_marks)
+from assistant.nlu.gazetteer import Gazetteer
+from assistant.nlu.intent import CONTENT_INTENTS, EntityMatch, IntentResult
+from assistant.nlu.model import NluModel
+from assistant.nlu.negation import excluded_spans, negated_positions
+from assistant.nlu.rules import PLAY_VERBS, ParserOptions, RuleParser
+
+NAME_KINDS = ("artist", "track", "album")
+ALTERNATIVES = 4  # runner-up catalog names kept per span for the recommender
+ALTERNATIVE_MARGIN = 0.1  # runners-up may score this much below the acceptance threshold
+ARTIST_AGREES_BONUS = 0.08  # a title by the artist already named gains this much
+OTHER_KIND_MIN_SCORE = 0.9  # a span the tagger gave one name kind is taken as another only this close
+UNTAGGED_MAX_WORDS = 6
+PHONETIC_WORD_MIN = 0.9  # a single untagged word names a catalog entry by sound only this closely ("weekend")  # a longer run of untagged words is not looked up as one name
+MAX_INPUT_CHARS_FACTOR = 4  # raw text beyond this many times max_text_chars is refused before normalizing
+# Intents whose rule, when it fires, overrides the classifier (measured: bench/nlu_accuracy.py --ablation).
+RULE_INTENTS: frozenset[str] = frozenset({"volume_up", "volume_down", "what_is_playing", "similar", "pause",
+                                          "resume", "previous", "next", "stop", "dislike"})
+# Words left over from a request that say nothing about the songs wanted.
+_QUERY_STOP = frozenset(
+    set(L.CONTENT_FILLERS) | CUE_WORDS | NEGATION_WORDS
+    | {w for p in (*L.LEADING_FILLERS, *L.REQUEST_OPENERS, *PLAY_VERBS, *L.TRAILING_FILLERS) for w in p.split()}
+    | {"about", "recommend", "suggest", "find", "give", "pick", "choose", "show", "can", "could", "you", "me",
+       "should", "what", "i'd", "i'm", "some", "something", "anything", "else", "other", "than", "ones", "by",
+       "playing", "played", "listening", "hear", "put", "like", "similar", "same", "as", "too", "do", "dont",
+       "don't", "want", "wanna", "get", "songs", "tunes", "music", "please", "okay", "ok", "hey", "hi", "hello"})
+_GREETINGS = frozenset(w for p in L.LEADING_FILLERS for w in p.split())
+_QUESTION_STOP = frozenset({"who", "whom", "whose", "sings", "sang", "sung", "sing", "singing", "what's", "whats",
+                            "what", "is", "was", "this", "that", "album", "when", "did", "come", "came", "out", "year",
+                            "genre", "which", "wrote", "write", "performs", "performed", "song", "track", "called",
+                            "name", "title", "released", "release", "from", "on", "of", "does", "do", "who's"})
+_QUESTIONS = (
+    ("album", re.compile(r"\b(?:album|record|lp)\b")),
+    ("year", re.compile(r"\b(?:when|what year|which year|how old|released?|come out|came out|recorded)\b")),
+    ("genre", re.compile(r"\b(?:genre|kind of music|type of music|style of music|what style)\b")),
+    ("artist", re.compile(r"\b(?:who|whom|whose|which (?:artist|singer|band|group)|artist|singer|band)\b")),
+)
+
+
+@dataclass(frozen=True)
+class _Span:
+    kind: str
+    start: int
+    end: int
+    text: str
+
+
+class IntentParser:
+    """Text -> IntentResult with the learned model (default) or the rule grammar alone."""
+
+    def __init__(self, gazetteer: Gazetteer | None = None, options: ParserOptions = ParserOptions(), *,
+                 learned: bool = True, model: NluModel | str | None = None,
+                 rule_intents: frozenset[str] = RULE_INTENTS):
+        self.gazetteer = gazetteer
+        self.options = options
+        self.learned = learned
+        self.rule_intents = frozenset(rule_intents)
+        self.rules = RuleParser(gazetteer, options)  # with the catalog: the rules-only parser
+        self._bare_rules = RuleParser(None, options)  # no look-ups: a cheap feature for the classifier
+        self.model = None
+        if learned:
+            self.model = model if isinstance(model, NluModel) else NluModel.load(model)
+        genres = gazetteer.names("genre") if gazetteer is not None else []
+        self._lexicon = lexicon_index(normalize_text(g) for g in genres)
+        self._names: PhraseIndex = names_index(
+            {k: [normalize_text(n) for n in gazetteer.names(k)] for k in NAME_KINDS} if gazetteer else {})
+
+    # ------------------------------------------------------------------ public
+    def parse(self, text: str) -> IntentResult:
+        """Parse one command; never raises on odd input (empty, emoji, long, non-English)."""
+        raw = "" if text is None else str(text)
+        limit = self.options.max_text_chars
+        if len(raw) > limit * MAX_INPUT_CHARS_FACTOR:
+            return IntentResult("none", confidence=1.0, text="",
+                                note=f"text too long ({len(raw)} characters); a command is at most {limit}")
+        norm = normalize_text(raw)
+        if len(norm) > limit:
+            return IntentResult("none", confidence=1.0, text=norm[:limit],
+                                note=f"text too long ({len(norm)} characters); a command is at most {limit}")
+        if not norm:
+            note = "empty text" if not raw.strip() else "no words in the text (only symbols, emoji or punctuation)"
+            return IntentResult("none", confidence=1.0, text="", note=note)
+        if not self.learned:
+            return self.rules.parse(norm)
+        return self._parse_learned(norm)
+
+    def analyze(self, text: str) -> dict:
+        """Everything the learned parser saw, for `assistant parse --explain` and debugging."""
+        norm = normalize_text(str(text or ""))[: self.options.max_text_chars]
+        tokens = norm.split()
+        if not tokens or self.model is None:
+            return {"tokens": tokens}
+        tags, rule, probs = self._tag_and_classify(norm, tokens)
+        order = np.argsort(-probs)[:4]
+        return {"tokens": tokens, "tags": tags, "rule_intent": rule.intent,
+                "intents": {self.model.classifier.intents[i]: round(float(probs[i]), 3) for i in order}}
+
+    # --------------------------------------------------------------- learned
+    def _tag_and_classify(self, norm: str, tokens: list[str]):
+        rule = self._bare_rules.parse(norm)
+        lex = self._lexicon.mark(tokens, "lex")
+        gaz = self._names.mark(tokens, "gaz")
+        years = year_marks(tokens)
+        tags, _ = self.model.tagger.tag(token_features(tokens, lex, gaz, years))
+        gaz_kinds = {m.split(":")[1][2:] + (":n" if m.endswith(":n") else "") for marks in gaz for m in marks
+                     if m.startswith("gaz:B-")}
+        lex_kinds = {m.split(":")[1][2:] for marks in lex for m in marks if m.startswith("lex:B-")}
+        if any(years):
+            lex_kinds.add("year")
+        lex_kinds.update(f"tag={t[2:]}" for t in tags if t.startswith("B-"))
+        probs = self.model.classifier.probabilities(intent_features(tokens, rule.intent, gaz_kinds, lex_kinds))
+        return tags, rule, probs
+
+    def _parse_learned(self, norm: str) -> IntentResult:
+        tokens = norm.split()
+        tags, rule, probs = self._tag_and_classify(norm, tokens)
+        intents = self.model.classifier.intents
+        best = int(np.argmax(probs))
+        intent, confidence = intents[best], float(probs[best])
+        if rule.intent in self.rule_intents and rule.intent != intent:
+            intent = rule.intent
+            confidence = max(float(probs[intents.index(intent)]) if intent in intents else 0.0, rule.confidence)
+        if intent == "none":
+            return IntentResult("none", confidence=confidence, text=norm)
+        spans = [_Span(k, a, b, " ".join(tokens[a:b])) for k, a, b in tag_spans(tokens, tags)]
+        if intent in ("pause", "resume", "stop", "previous", "volume_up", "volume_down"):
+            return IntentResult(intent, confidence=confidence, text=norm)
+        result = self._slots(intent, confidence, norm, tokens, spans)
+        if intent == "what_is_playing":
+            result = replace(result, question=self._question(norm), query="")
+        return result
+
+    def _slots(self, intent: str, confidence: float, norm: str, tokens: list[str], spans: list[_Span]) -> IntentResult:
+        excluded = excluded_spans(tokens, [(s.kind, s.start, s.end) for s in spans])
+        slots: dict[str, str] = {}
+        heard: dict[str, str] = {}
+        exclude: dict[str, str] = {}
+        entities: list[EntityMatch] = []
+        excluded_entities: list[EntityMatch] = []
+        alternatives: list[EntityMatch] = []
+        extra: list[str] = []  # positive spans beyond the first of their kind: free text for the ranker
+        moods: list[str] = []
+        covered: set[int] = set()
+        # Artists first: a title is then checked against the artist named.
+        order = sorted(range(len(spans)), key=lambda k: (spans[k].kind != "artist", k))
+        artist_ids: set[str] | None = None
+        for k in order:
+            span = spans[k]
+            covered.update(range(span.start, span.end))
+            kind, value, entity, alts = span.kind, span.text, None, []
+            if kind in NAME_KINDS:
+                entity, alts = self._resolve(span.text, kind, artist_ids if k not in excluded else None)
+                if entity is not None:
+                    kind, value = entity.kind, entity.name
+            elif kind == "mood":
+                canon = _canonical_moods(span.text)
+                if not canon:
+                    extra.append(span.text)  # "dreamy": not one of our moods; the embedder may know it
+                    continue
+                if k in excluded:
+                    exclude.setdefault("mood", ", ".join(canon))
+                else:
+                    moods.extend(m for m in canon if m not in moods)
+                continue
+            if k in excluded:
+                if kind not in exclude:
+                    exclude[kind] = value
+                if entity is not None:
+                    excluded_entities.append(entity)
+                continue
+            if kind in slots:
+                extra.append(span.text)
+                continue
+            slots[kind] = value
+            heard[kind] = span.text
+            if entity is not None:
+                entities.append(entity)
+                alternatives.extend(alts)
+                if entity.kind == "artist":
+                    artist_ids = set(entity.song_ids)
+            elif alts:
+                alternatives.extend(alts)
+        if intent in CONTENT_INTENTS or intent in ("like", "dislike", "next", "what_is_playing"):
+            negated = negated_positions(tokens, frozenset(covered))
+            stop = _QUERY_STOP | _QUESTION_STOP if intent == "what_is_playing" else _QUERY_STOP
+            for a, b, entity, alts in self._untagged_names(tokens, covered, set(slots) | set(exclude), artist_ids,
+                                                           negated, stop, single=intent in CONTENT_INTENTS):
+                covered.update(range(a, b))
+                if negated[a]:
+                    exclude.setdefault(entity.kind, entity.name)
+                    excluded_entities.append(entity)
+                    continue
+                slots[entity.kind] = entity.name
+                heard[entity.kind] = " ".join(tokens[a:b])
+                entities.append(entity)
+                alternatives.extend(alts)
+        if moods:
+            slots["mood"] = ", ".join(moods)
+            heard["mood"] = " ".join(s.text for s in spans if s.kind == "mood" and _canonical_moods(s.text))
+        query = ""
+        if intent in CONTENT_INTENTS:
+            rest = [w for i, w in enumerate(tokens) if i not in covered and w not in _QUERY_STOP]
+            query = " ".join([*extra, *rest]).strip()
+        ordered = {k: slots[k] for k in sorted(slots, key=_slot_order)}
+        return IntentResult(intent, ordered, confidence, norm, {k: heard[k] for k in ordered if k in heard},
+                            tuple(entities), query, tuple(alternatives), exclude, tuple(excluded_entities))
+
+    def _resolve(self, span: str, kind: str, artist_ids: set[str] | None) -> tuple[EntityMatch | None, list[EntityMatch]]:
+        """The catalog name a tagged span means (its tagged kind first), and runners-up."""
+        if self.gazetteer is None:
+            return None, []
+        threshold = self.options.entity_min_score
+        hits = self.gazetteer.match(span, kind, limit=ALTERNATIVES + 1, min_score=threshold - ALTERNATIVE_MARGIN)
+        if kind == "track" and artist_ids:
+            scored = sorted(((h.score + (ARTIST_AGREES_BONUS if artist_ids & set(h.song_ids) else
+                                         -ARTIST_AGREES_BONUS / 2), h) for h in hits), key=lambda t: -t[0])
+            hits = [h for _, h in scored]
+            top = scored[0][0] if scored else 0.0
+        else:
+            top = hits[0].score if hits else 0.0
+        if top >= threshold:
+            return hits[0], hits[1: ALTERNATIVES + 1]
+        others = [h for other in NAME_KINDS if other != kind
+                  for h in self.gazetteer.match(span, other, limit=1, min_score=OTHER_KIND_MIN_SCORE)]
+        if others:
+            best = max(others, key=lambda h: h.score)
+            return best, hits[:ALTERNATIVES]
+        return None, hits[:ALTERNATIVES]
+
+    def _untagged_names(self, tokens: list[str], covered: set[int], taken: set[str], artist_ids,
+                        negated: list[bool], stop: frozenset[str], single: bool):
+        """Catalog names among the words the tagger left untagged ("play someone like yu by adel":
+        the tagger found the artist; the catalog knows the misheard title). One-word names only
+        with `single` and never phonetic ("what's" is not "Wheatus"); after a negation an exact
+        title may be a common word ("play adele but not hello")."""
+        if self.gazetteer is None:
+            return []
+        found = []
+        runs: list[tuple[int, int]] = []
+        start = None
+        for i in range(len(tokens) + 1):
+            free = i < len(tokens) and i not in covered
+            if start is not None and (not free or negated[i] != negated[start]):
+                runs.append((start, i))
+                start = None
+            if free and start is None:
+                start = i
+        for a, b in runs:
+            negative = negated[a]
+            # After a negation a greeting word may be a title ("play adele but not hello").
+            strip = stop - _GREETINGS if negative else stop
+            while a < b and tokens[a] in strip:
+                a += 1
+            end = b  # names may end in a stop word ("someone like you"): try the span with and without them
+            while b > a and tokens[b - 1] in strip:
+                b -= 1
+            best, alts, best_end = None, [], b
+            for stop_at in dict.fromkeys((b, end)):
+                if stop_at <= a or stop_at - a > UNTAGGED_MAX_WORDS:
+                    continue
+                span = " ".join(tokens[a:stop_at])
+                if stop_at - a == 1 and not negative and (not single or span in L.MOOD_WORDS or span in stop
+                                                         or len(span) < 4):
+                    continue  # "sad", "pop", "hey": words, not names
+                need = self.options.content_entity_min_score if stop_at - a > 1 else self.options.bare_entity_min_score
+                if negative and stop_at - a == 1:
+                    need = 0.99
+                for kind in NAME_KINDS:
+                    if kind in taken:
+                        continue
+                    entity, others = self._resolve(span, kind, artist_ids)
+                    if entity is not None and entity.kind == kind and entity.score >= need \
+                            and (stop_at - a > 1 or entity.how != "phonetic" or entity.score >= PHONETIC_WORD_MIN) \
+                            and (best is None or entity.score > best.score):
+                        best, alts, best_end = entity, others, stop_at
+            if best is not None and best.kind not in taken:
+                taken.add(best.kind)
+                found.append((a, best_end, best, alts))
+        return found
+
+    @staticmethod
+    def _question(norm: str) -> str:
+        for name, pattern in _QUESTIONS:
+            if pattern.search(norm):
+                return name
+        return "song"
+
+
+def make_parser(config, gazetteer: Gazetteer | None) -> IntentParser:
+    """The parser a `Config` asks for ([nlu] learned, model)."""
+    from assistant.config import resolve_path
+
+    nlu = config.nlu
+    return IntentParser(gazetteer, learned=nlu.learned, model=resolve_path(nlu.model) if nlu.model else None)
+
+
+_SLOT_ORDER = ("track", "artist", "album", "playlist", "genre", "mood", "year", "sort", "service", "music_item")
+
+
+def _slot_order(kind: str) -> int:
+    return _SLOT_ORDER.index(kind) if kind in _SLOT_ORDER else len(_SLOT_ORDER)
+
+
+def _canonical_moods(span: str) -> list[str]:
+    """Canonical moods a mood span names: the whole phrase, else each word ("slow sad" -> calm, sad)."""
+    whole = L.MOOD_WORDS.get(span)
+    if whole:
+        return [whole]
+    out: list[str] = []
+    for w in span.split():
+        m = L.MOOD_WORDS.get(w)
+        if m and m not in out:
+            out.append(m)
+    return out
