@@ -2,10 +2,11 @@
 
     .venv/bin/python bench/second_pass_tune.py --manifest corpus/valid.jsonl [--limit 300] [--cache /tmp/sp.json]
 
-For every clip: the first pass's catalog-biased beam final (models/asr.pt unless --model), then Whisper
-variants that differ in one option each from the configured ones: the silence appended before the
-encoder (0 = the utterance's real length, 30000 = Whisper's own 30 s window), no catalog prompt, a
-beam of 3. Prints each variant's WER as Whisper alone (its raw text, no rule) and its time per clip,
+For every clip: the first pass's greedy partial and catalog-biased beam final (models/asr.pt unless
+--model), then Whisper variants that differ in one option each from the configured ones (prompt names
+from the partial, as the daemon has them at the pause): the silence appended before the encoder (0 =
+the utterance's real length, 30000 = Whisper's own 30 s window), no catalog prompt, prompt names from
+the beam final instead, a beam of 3. Prints each variant's WER as Whisper alone (its raw text, no rule) and its time per clip,
 then a grid over the choice rule (ChoiceRule fields) on the configured variant, best first.
 Evaluation sets are never tuned on: pass a validation manifest.
 """
@@ -30,6 +31,7 @@ def variants(base) -> dict[str, dict]:
         if pad != base.pad_ms:
             out[f"pad {pad} ms"] = {"pad_ms": pad}
     out["no prompt"] = {"prompt_names": 0}
+    out["prompt from the beam final"] = {}
     if base.beam_size == 1:
         out["beam 3"] = {"beam_size": 3}
     return out
@@ -59,10 +61,15 @@ def run_clips(args) -> dict:
     clips = []
     for e in entries[: args.limit or None]:
         audio = load_audio(e.audio)
-        ctc = rec.transcribe(audio, beam=True)
-        row = {"audio": str(e.audio), "ref": e.text, "ctc": ctc, "seconds": len(audio) / 16000, "whisper": {}}
+        sess, partial = rec.new_session(), ""
+        step = 16000 * asr.chunk_ms // 1000
+        for i in range(0, len(audio), step):
+            partial = sess.accept(audio[i:i + step])
+        ctc = sess.finish(beam=True)
+        row = {"audio": str(e.audio), "ref": e.text, "ctc": ctc, "partial": partial, "seconds": len(audio) / 16000,
+               "whisper": {}}
         for name, sp in passes.items():
-            names = sp.prompt_names(ctc)
+            names = sp.prompt_names(ctc if name == "prompt from the beam final" else partial)
             h = sp.transcribe(audio, names)
             row["whisper"][name] = {**dataclasses.asdict(h), "prompt": list(h.prompt)}
         clips.append(row)

@@ -178,13 +178,18 @@ class FastSecondPass:
         self.text = text
         self.names: list[str] = []
         self.calls: list[tuple[int, str]] = []
+        self.decided: list[str] = []
 
     def set_names(self, names) -> None:
         self.names = list(names)
 
-    def final(self, audio, first_pass_text, cancel=None) -> FinalChoice:
-        self.calls.append((len(audio), first_pass_text))
-        return FinalChoice(self.text, "whisper", "whisper", hyp(self.text))
+    def hypothesis(self, audio, heard, cancel=None) -> WhisperHypothesis:
+        self.calls.append((len(audio), heard))
+        return hyp(self.text)
+
+    def decide(self, ctc_final, result) -> FinalChoice:
+        self.decided.append(ctc_final)
+        return FinalChoice(result.text, "whisper", "whisper", result)
 
 
 class SlowSecondPass(FastSecondPass):
@@ -196,13 +201,13 @@ class SlowSecondPass(FastSecondPass):
         self.release = threading.Event()
         self.cancelled = threading.Event()
 
-    def final(self, audio, first_pass_text, cancel=None) -> FinalChoice:
-        self.calls.append((len(audio), first_pass_text))
+    def hypothesis(self, audio, heard, cancel=None) -> WhisperHypothesis:
+        self.calls.append((len(audio), heard))
         while not self.release.wait(0.01):
             if self.honours_cancel and cancel is not None and cancel.is_set():
                 self.cancelled.set()
                 break
-        return FinalChoice("too late", "whisper", "whisper", hyp("too late"))
+        return hyp("too late")
 
 
 def second_pass_config(**asr):
@@ -255,8 +260,9 @@ def test_daemon_final_comes_from_the_second_pass():
                 assert intent["name"] == "play"
             assert d.metrics.final_pass.get("whisper") == 1
             assert fast.names == ["Adele", "Someone Like You"]  # the catalog names the first pass is biased towards
-            (samples, first), = fast.calls
-            assert first == "play hollow by beyond say"  # the prompt source: the first pass's final
+            (samples, heard), = fast.calls
+            assert heard.startswith("la")  # the prompt source: the first pass's partial at the pause
+            assert fast.decided == ["play hollow by beyond say"]  # the choice: against the first pass's final
             assert samples >= 16000 * 1.2  # the utterance's audio, pre-roll included
     asyncio.run(asyncio.wait_for(main(), 90))
 

@@ -2,12 +2,14 @@
 
     sp = WhisperSecondPass.load(SecondPassOptions.from_config(config.asr))   # weights read once
     sp.set_names(catalog_names)                 # the names the first pass is biased towards
-    choice = sp.final(audio, ctc_beam_text)     # -> FinalChoice(text, source, ...)
+    result = sp.hypothesis(audio, partial)      # at the pause, beside the first pass's beam search
+    choice = sp.decide(ctc_beam_text, result)   # -> FinalChoice(text, source, reason, whisper)
+    (sp.final(audio, text) does both)
 
-`final` does, for one utterance (float32 mono 16 kHz, at most 30 s):
+For one utterance (float32 mono 16 kHz, at most 30 s):
 1. picks the `prompt_names` catalog names that best match spans of the first
-   pass's text (the recommender's fuzzy + phonetic `NameIndex`), skipping spans
-   made only of command words ("play", "something", "by");
+   pass's text so far (the recommender's fuzzy + phonetic `NameIndex`), spans
+   with a word that is not a command word ("play", "something", "by") first;
 2. computes Whisper's log-mel of the whole utterance (its own whole-clip floor),
    followed by `pad_ms` of silence (0 = the utterance's real length; Whisper was
    trained on 30 s windows, 30000 reproduces them at ten times the encoder cost);
@@ -144,7 +146,10 @@ class CatalogNames:
     def __init__(self, names: Iterable[str], min_score: float = 0.7, max_span_words: int = 4):
         from assistant.recommend.matcher import MatcherOptions, NameIndex
 
-        display = sorted({" ".join(str(n).split()) for n in names if normalize_text(str(n))})
+        from assistant.asr.bias import spoken_title
+
+        # "Song - Remastered 2011" is said (and best prompted) as "Song"
+        display = sorted({" ".join(spoken_title(str(n)).split()) for n in names if normalize_text(str(n))})
         self.index = NameIndex(display, MatcherOptions(min_score=min_score))
         self.normalized = frozenset(normalize_text(n) for n in display)
         self.max_span_words = max_span_words
@@ -328,15 +333,27 @@ class WhisperSecondPass:
                                  finished=decoded.finished, tokens=len(decoded.tokens), prompt=names,
                                  seconds=time.perf_counter() - start)
 
-    def final(self, audio: np.ndarray, first_pass_text: str, cancel: threading.Event | None = None) -> FinalChoice:
-        """The two-pass final for one utterance (see the module docstring)."""
+    def hypothesis(self, audio: np.ndarray, heard: str, cancel: threading.Event | None = None) -> WhisperHypothesis | FinalChoice:
+        """Whisper's hypothesis, prompted with the catalog names in `heard` (the first pass's text so far);
+        or the decision already, when there is nothing for Whisper to do (silence, longer than its window)."""
         audio = np.asarray(audio, dtype=np.float32).reshape(-1)
         if len(audio) == 0 or loudest_frame_dbfs(audio) < SILENCE_DBFS:
             return FinalChoice("", "dropped", "no audio" if len(audio) == 0 else "silence")
         if len(audio) > WHISPER_WINDOW_S * SAMPLE_RATE_HZ:
-            return FinalChoice(normalize_text(first_pass_text), "ctc", "longer than Whisper's window")
-        hyp = self.transcribe(audio, self.prompt_names(first_pass_text), cancel)
-        return choose(first_pass_text, hyp, self.options.rule, self.names)
+            return FinalChoice("", "ctc", "longer than Whisper's window")
+        return self.transcribe(audio, self.prompt_names(heard), cancel)
+
+    def decide(self, ctc_final: str, result: WhisperHypothesis | FinalChoice) -> FinalChoice:
+        """The final from the first pass's final text and what `hypothesis` returned (cheap: no model)."""
+        if isinstance(result, FinalChoice):
+            return replace(result, text=normalize_text(ctc_final)) if result.source == "ctc" else result
+        return choose(ctc_final, result, self.options.rule, self.names)
+
+    def final(self, audio: np.ndarray, first_pass_text: str, cancel: threading.Event | None = None,
+              heard: str | None = None) -> FinalChoice:
+        """The two-pass final for one utterance (see the module docstring); the prompt names come from
+        `heard` (default: the first pass's final text)."""
+        return self.decide(first_pass_text, self.hypothesis(audio, first_pass_text if heard is None else heard, cancel))
 
 
 def _suppress_ids(config_path: Path, tokenizer) -> tuple[tuple[int, ...], tuple[int, ...]]:
@@ -360,9 +377,10 @@ def _suppress_ids(config_path: Path, tokenizer) -> tuple[tuple[int, ...], tuple[
 # --------------------------------------------------------------------------- sessions for evaluate / transcribe
 
 class TwoPassSession:
-    """One utterance through both passes, synchronously: the first pass streams (`accept`), `finish`
-    decodes its catalog-biased beam final, then the second pass and the choice. `whisper_only` skips
-    the choice and the prompt (Whisper alone, for comparisons)."""
+    """One utterance through both passes, synchronously, as the daemon runs them: the first pass streams
+    (`accept`); `finish` runs Whisper prompted with the names in the first pass's partial text (what the
+    daemon has at the pause), the first pass's catalog-biased beam final, and the choice between them.
+    `whisper_only` skips the first pass, the prompt and the choice (Whisper alone, for comparisons)."""
 
     def __init__(self, recognizer, second: WhisperSecondPass, whisper_only: bool = False):
         self.first = recognizer.new_session() if recognizer is not None and not whisper_only else None
@@ -370,12 +388,15 @@ class TwoPassSession:
         self.whisper_only = whisper_only
         self.pieces: list[np.ndarray] = []
         self.choice: FinalChoice | None = None
+        self.partial = ""
         self.ctc_text = ""
 
     def accept(self, audio: np.ndarray) -> str:
         audio = np.asarray(audio, dtype=np.float32).reshape(-1)
         self.pieces.append(audio)
-        return self.first.accept(audio) if self.first is not None else ""
+        if self.first is not None:
+            self.partial = self.first.accept(audio)
+        return self.partial
 
     def finish(self) -> str:
         audio = np.concatenate(self.pieces) if self.pieces else np.zeros(0, np.float32)
@@ -384,8 +405,9 @@ class TwoPassSession:
             hyp = self.second.transcribe(audio)
             self.choice = FinalChoice(hyp.text, "whisper", "whisper alone", hyp)
             return hyp.text
+        result = self.second.hypothesis(audio, self.partial)
         self.ctc_text = self.first.finish(beam=True) if self.first is not None else ""
-        self.choice = self.second.final(audio, self.ctc_text)
+        self.choice = self.second.decide(self.ctc_text, result)
         return self.choice.text
 
     def describe(self) -> dict:

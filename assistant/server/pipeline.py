@@ -14,10 +14,11 @@ several sources share it; an utterance's queue decouples the audio path from
 inference, so a slow step never stalls capture.
 
 With a second pass (`[asr] final_pass = "whisper"`), the pause also starts
-Whisper on the "final_pass" worker, after the CTC final it takes its prompt
-from; at the endpoint its choice is the final if it is ready within
-`final_pass_budget_ms`, else the CTC final is (counted in
-assistant_final_pass_total{outcome="budget"}); a late pass is told to stop.
+Whisper on the "final_pass" worker, beside the CTC final, prompted with the
+catalog names in the latest partial; at the endpoint the choice between the
+two is the final if Whisper is ready within `final_pass_budget_ms`, else the
+CTC final is (counted in assistant_final_pass_total{outcome="budget"}); a
+late pass is told to stop.
 """
 
 from __future__ import annotations
@@ -121,8 +122,9 @@ class UtteranceTask:
         self.session = None
         self.speculation: asyncio.Future | None = None
         self.speculated = 0                  # samples the speculative final covers
-        self.second: asyncio.Future | None = None  # the second pass's FinalChoice for the same audio
+        self.second: asyncio.Future | None = None  # the second pass's hypothesis for the same audio
         self.second_cancel: threading.Event | None = None
+        self.last_partial = ""
         self.task = asyncio.create_task(self.run(), name=f"utterance-{utterance}")
 
     async def run(self) -> None:
@@ -180,6 +182,7 @@ class UtteranceTask:
             self._partial(text)
 
     def _partial(self, text: str) -> None:
+        self.last_partial = text
         self.ctx.hub.publish(p.TranscriptPartial(source=self.source_id, utterance=self.utterance, text=text,
                                                  audio_ms=self.decoded * 1000 // SAMPLE_RATE_HZ))
 
@@ -190,22 +193,18 @@ class UtteranceTask:
         self.speculated = self.decoded + len(rest)
         self.speculation = asyncio.ensure_future(self.ctx.asr.call(_finish, self.session, rest))
         self.session = None  # finished: a resumption needs a new one
-        self._start_second(self.speculation)
+        self._start_second()
 
-    def _start_second(self, first: asyncio.Future) -> None:
-        """The second pass over all audio heard so far, once the first pass's final (its prompt) is known."""
+    def _start_second(self) -> None:
+        """The second pass over all audio heard so far, beside the first pass's final decoding."""
         ctx = self.ctx
         sp = ctx.second_pass
         if sp is None or ctx.final_pass is None or ctx.final_pass.pending >= MAX_PENDING_SECOND_PASSES:
             return  # none configured, or earlier passes still busy: the end reports "busy"
         audio = np.concatenate(self.heard) if self.heard else np.zeros(0, dtype=np.float32)
         cancel = threading.Event()
-
-        async def run():
-            text = await first
-            return await ctx.final_pass.call(sp.final, audio, text, cancel)
-
-        self.second, self.second_cancel = asyncio.ensure_future(run()), cancel
+        self.second = asyncio.ensure_future(ctx.final_pass.call(sp.hypothesis, audio, self.last_partial, cancel))
+        self.second_cancel = cancel
 
     def _drop_second(self) -> None:
         if self.second is not None:
@@ -229,7 +228,8 @@ class UtteranceTask:
             return ctc_text
         second = self.second
         try:
-            choice = await asyncio.wait_for(asyncio.shield(second), max(0.0, deadline - time.monotonic()))
+            result = await asyncio.wait_for(asyncio.shield(second), max(0.0, deadline - time.monotonic()))
+            choice = ctx.second_pass.decide(ctc_text, result)
         except TimeoutError:
             self._drop_second()
             ctx.metrics.final_pass.inc(1, "budget")
@@ -276,9 +276,8 @@ class UtteranceTask:
             text, samples = await self.speculation, self.speculated
         else:
             rest = self._take_pending()
-            first = asyncio.ensure_future(ctx.asr.call(_finish, self.session, rest))  # one trip to the worker
-            self._start_second(first)
-            text = await first
+            self._start_second()
+            text = await ctx.asr.call(_finish, self.session, rest)  # one trip to the worker
             samples = self.decoded + len(rest)
         text = await self._second_final(text, deadline)
         await self._final(text, samples, end.t_speech_end)
