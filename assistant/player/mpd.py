@@ -63,7 +63,7 @@ class MpdPlayer:
     def __init__(self, cfg: PlayerConfig, music_folders: Sequence[str | Path], *,
                  publish: Callable[[p.ServerEvent], None],
                  resolve: Callable[[list[str]], Awaitable[dict[str, Path | None]]],
-                 feedback: Callable[[str, str, str], Awaitable[None]],
+                 feedback: Callable[[str, str, str], Awaitable[None]],  # (user, song id, protocol kind: "played" | "skip")
                  on_change: Callable[[], None] = lambda: None,
                  default_user: str = "default"):
         self.cfg = cfg
@@ -81,7 +81,6 @@ class MpdPlayer:
         self.mpd_state: str | None = None
         self.song: dict | None = None
         self.songid: str | None = None
-        self.playlist_length = 0
         self.volume: int | None = None
         self.elapsed_s = 0.0
         self.duration_s = 0.0
@@ -248,7 +247,6 @@ class MpdPlayer:
             self._maybe_skipped(now)
         self.mpd_state = state
         self.songid = songid
-        self.playlist_length = int(status.get("playlistlength", 0))
         volume = int(status.get("volume", -1))
         self.volume = volume if volume >= 0 else None
         self.elapsed_s = float(status.get("elapsed", 0) or 0)
@@ -273,7 +271,7 @@ class MpdPlayer:
             return
         elapsed = self.elapsed_s + (now - self.status_at)
         if elapsed < self.duration_s - END_MARGIN_S:
-            self._spawn(self._report(self.song["id"], "skipped"))
+            self._spawn(self._report(self.song["id"], "skip"))
 
     async def _report(self, song_id: str, kind: str) -> None:
         try:
@@ -307,9 +305,11 @@ class MpdPlayer:
     async def _play_list(self, event: p.Recommendations) -> None:
         playable = [item for item in event.items if item.get("playable")]
         if not playable:
-            if event.intent == "next" and self.client is not None and self.playlist_length:
-                self.own_change_until = time.monotonic() + OWN_CHANGE_S
-                await self._call("next")  # nothing new to play: go on in MPD's queue
+            if event.intent == "next" and self.client is not None:
+                status = await self._call("status")
+                if status.get("nextsongid"):
+                    self.own_change_until = time.monotonic() + OWN_CHANGE_S
+                    await self._call("next")  # nothing new to play: go on in MPD's queue
             return
         if self.client is None:
             raise PlayerUnavailable(self.error)
@@ -355,14 +355,16 @@ class MpdPlayer:
             self.own_change_until = time.monotonic() + OWN_CHANGE_S
             await self._call("previous")
         elif name == "resume":
-            if self.mpd_state == "pause":
+            status = await self._call("status")  # fresh: the last idle refresh may not have seen a change just made
+            state, queued = status.get("state"), int(status.get("playlistlength", 0))
+            if state == "pause":
                 await self._call("pause", 0)
-            elif self.mpd_state == "stop" and self.playlist_length:
+            elif state == "stop" and queued:
                 await self._call("play")
             elif self.latest is not None:
                 await self._play_list(p.Recommendations(utterance=event.utterance, intent="play", items=self.latest.items,
                                                         source=event.source, user=self.latest.user))
-            elif self.mpd_state != "play":
+            elif state != "play":
                 self._problem("nothing to play yet: ask for some music first", event.utterance, event.source)
 
     # -- volume ----------------------------------------------------------------
