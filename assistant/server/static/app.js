@@ -122,6 +122,7 @@ const handlers = {
 
   "status"(e) {
     state.status = e;
+    if (e.player && e.player.backend === "mpd") showMpd(e.player);
     for (const [name, part] of [["speech recognizer", e.asr], ["recommender", e.recommender]]) {
       if (part && part.ready === false && part.error) problem(`${name} unavailable: ${part.error}`);
     }
@@ -154,7 +155,7 @@ const handlers = {
 
   "intent"(e) {
     renderIntent($("intent"), e);
-    if (player.applyIntent(e.name)) {
+    if (pagePlays() && player.applyIntent(e.name)) {
       notice(`${e.name.replace(/_/g, " ")}.`);
     } else if (e.name === "like" || e.name === "dislike") {
       notice(player.current ? `${e.name === "like" ? "Liked" : "Disliked"} ${songLabel(player.current)}.` : `${e.name}: nothing is playing.`);
@@ -165,7 +166,7 @@ const handlers = {
 
   "recommendations"(e) {
     showSongs(e);
-    player.takeRecommendations(e);
+    if (pagePlays()) player.takeRecommendations(e);
   },
 
   "error"(e) {
@@ -233,6 +234,17 @@ function showPlayer() {
   $("toggle").textContent = player.playing ? "Pause" : "Play";
   $("volume").textContent = `Volume ${Math.round(player.baseVolume * 100)} %${player.ducked ? " (lowered while someone speaks)" : ""}`;
   for (const li of $("songs").children) li.dataset.playing = String(!!item && li.dataset.id === item.id);
+}
+
+/** With [player] backend = "mpd" the daemon plays the songs on MPD; this page only shows what MPD plays. */
+function pagePlays() {
+  return !state.config || state.config.player !== "mpd";
+}
+
+function showMpd(p) {
+  const song = p.song ? `${p.song.title}${p.song.artist ? ` — ${p.song.artist}` : ""}` : "nothing";
+  $("now-playing").textContent = !p.connected ? `MPD: ${p.error || "not connected"}`
+    : `MPD: ${p.state === "play" ? "playing" : p.state === "pause" ? "paused" : "stopped"}: ${song}${p.ducked ? " (lowered while someone speaks)" : ""}`;
 }
 
 function sendFeedback(item, kind) {
