@@ -1,9 +1,9 @@
-"""Intent parser: the seed's examples, player controls, catalog-aware names, odd input."""
+"""The rule grammar (`RuleParser`, `[nlu] learned = false`): the seed's examples, player controls,
+catalog-aware names, odd input. Parse speed is measured in bench/nlu_accuracy.py, not asserted here."""
 
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 
@@ -76,10 +76,8 @@ def test_non_music_requests_are_none(parser, text):
 
 
 @pytest.mark.parametrize("text", ["", "   ", "😀🎵🔥", "x" * 5000, "play " + "la " * 2000, "\x00\x01"])
-def test_odd_input_gets_a_defined_answer_quickly(parser, text):
-    start = time.perf_counter()
+def test_odd_input_gets_a_defined_answer(parser, text):
     result = parser.parse(text)
-    assert time.perf_counter() - start < 0.5
     assert result.intent in INTENTS
     json.dumps(result.to_dict())  # always serializable
     assert len(result.text) <= 500
@@ -112,18 +110,6 @@ def test_grammar_only_slots_snips_style():
     assert r.slots["track"] == "aspro mavro" and r.slots["music_item"] == "song"
     r = p.parse("play some seventies music by janne puurtinen")
     assert r.slots == {"year": "seventies", "artist": "janne puurtinen"}
-
-
-def test_parse_is_fast(parser):
-    texts = ["play something sad by adele", "play someone like yu by adel", "hello suggest me a sad song", "skip"]
-    for t in texts:
-        parser.parse(t)
-    start = time.perf_counter()
-    for _ in range(10):
-        for t in texts:
-            parser.parse(t)
-    per_parse_ms = (time.perf_counter() - start) / 40 * 1000
-    assert per_parse_ms < 20  # typically ~1 ms; generous for a loaded 2-core CI box
 
 
 @pytest.mark.parametrize("span, expected", [

@@ -456,6 +456,23 @@ def test_spoken_style_player_intents_act_on_the_player(page, library, daemon):
     wait_until(page, lambda d: abs(audio_state(d)["volume"] - 1.0) < 1e-6, "volume up did not raise the volume")
 
 
+def test_questions_about_the_playing_song_are_answered_on_the_page(page, library, daemon):
+    rainy = library.ids["Rainy Window"]
+    ask(page, "play rainy window by test quartet")
+    wait_until(page, lambda d: any(e.kind == "played" and e.song_id == rainy for e in store_events(daemon.db)),
+               "the played song was not recorded")
+    ask(page, "who sings this")
+    wait_until(page, lambda d: text(d, "answer") == "“Rainy Window” is by Test Quartet.".replace("“", '"').replace("”", '"'),
+               "no answer to 'who sings this'")
+    ask(page, "what genre is this")
+    wait_until(page, lambda d: "folk" in text(d, "answer"), "no answer to 'what genre is this'")
+    assert "what is playing" in text(page, "intent")
+    # an exclusion is shown with the slots and honoured by the list
+    ask(page, "play test quartet but not rainy window")
+    wait_until(page, lambda d: "not" in text(d, "intent") and "Rainy Window" in text(d, "intent"), "the exclusion was not shown")
+    wait_until(page, lambda d: song_items(d) and all(i["id"] != rainy for i in song_items(d)), "the excluded song was listed")
+
+
 def test_readable_at_phone_width(page):
     page.set_window_size(375, 812)
     try:

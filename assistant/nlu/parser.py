@@ -53,6 +53,7 @@ ALTERNATIVE_MARGIN = 0.1  # runners-up may score this much below the acceptance 
 ARTIST_AGREES_BONUS = 0.08  # a title by the artist already named gains this much
 OTHER_KIND_MIN_SCORE = 0.9  # a span the tagger gave one name kind is taken as another only this close
 UNTAGGED_MAX_WORDS = 6
+SINGLE_WORD_NAME_MIN = 0.8  # an untagged single word of a request is a catalog name this close ("eminen")
 PHONETIC_WORD_MIN = 0.9  # a single untagged word names a catalog entry by sound only this closely ("weekend")  # a longer run of untagged words is not looked up as one name
 MAX_INPUT_CHARS_FACTOR = 4  # raw text beyond this many times max_text_chars is refused before normalizing
 # Intents whose rule, when it fires, overrides the classifier (measured: bench/nlu_accuracy.py --ablation).
@@ -182,6 +183,7 @@ class IntentParser:
         alternatives: list[EntityMatch] = []
         extra: list[str] = []  # positive spans beyond the first of their kind: free text for the ranker
         moods: list[str] = []
+        heard_moods: list[str] = []
         covered: set[int] = set()
         # Artists first: a title is then checked against the artist named.
         order = sorted(range(len(spans)), key=lambda k: (spans[k].kind != "artist", k))
@@ -236,13 +238,24 @@ class IntentParser:
                 heard[entity.kind] = " ".join(tokens[a:b])
                 entities.append(entity)
                 alternatives.extend(alts)
+        if intent in CONTENT_INTENTS and not moods:  # "i'm feeling down": a mood word the tagger left alone
+            negated = negated_positions(tokens, frozenset(covered))
+            for i, w in enumerate(tokens):
+                if i not in covered and w in L.MOOD_WORDS and not negated[i]:
+                    moods.append(L.MOOD_WORDS[w])
+                    covered.add(i)
+                    heard_moods.append(w)
+                    break
         if moods:
             slots["mood"] = ", ".join(moods)
-            heard["mood"] = " ".join(s.text for s in spans if s.kind == "mood" and _canonical_moods(s.text))
+            heard["mood"] = " ".join([s.text for s in spans if s.kind == "mood" and _canonical_moods(s.text)]
+                                     + heard_moods)
         query = ""
         if intent in CONTENT_INTENTS:
             rest = [w for i, w in enumerate(tokens) if i not in covered and w not in _QUERY_STOP]
             query = " ".join([*extra, *rest]).strip()
+        if intent == "next":  # "play the next song": what to skip may be named, nothing else
+            slots, heard, entities, alternatives, query = {}, {}, [], [], ""
         ordered = {k: slots[k] for k in sorted(slots, key=_slot_order)}
         return IntentResult(intent, ordered, confidence, norm, {k: heard[k] for k in ordered if k in heard},
                             tuple(entities), query, tuple(alternatives), exclude, tuple(excluded_entities))
@@ -304,7 +317,7 @@ class IntentParser:
                 if stop_at - a == 1 and not negative and (not single or span in L.MOOD_WORDS or span in stop
                                                          or len(span) < 4):
                     continue  # "sad", "pop", "hey": words, not names
-                need = self.options.content_entity_min_score if stop_at - a > 1 else self.options.bare_entity_min_score
+                need = self.options.content_entity_min_score if stop_at - a > 1 else SINGLE_WORD_NAME_MIN
                 if negative and stop_at - a == 1:
                     need = 0.99
                 for kind in NAME_KINDS:

@@ -4,7 +4,7 @@
 import { Connection, NotConnected } from "./connection.js";
 import { Mic } from "./mic.js";
 import { Player, VOLUME_STEP } from "./player.js";
-import { renderIntent, renderSongs, songLabel } from "./render.js";
+import { renderAnswer, renderIntent, renderSongs, songLabel } from "./render.js";
 import { PlayerStats } from "./stats.js";
 
 const MAX_PROBLEMS = 8;  // the list keeps the latest ones; repeats are counted, not added
@@ -159,9 +159,13 @@ const handlers = {
       notice(`${e.name.replace(/_/g, " ")}.`);
     } else if (e.name === "like" || e.name === "dislike") {
       notice(player.current ? `${e.name === "like" ? "Liked" : "Disliked"} ${songLabel(player.current)}.` : `${e.name}: nothing is playing.`);
-    } else if (e.name === "what_is_playing") {
-      notice(player.current ? `Playing ${songLabel(player.current)}.` : "Nothing is playing.");
     }
+    // what_is_playing: the daemon answers with an "answer" event (from the catalog).
+  },
+
+  "answer"(e) {
+    renderAnswer($("answer"), e);
+    notice(e.text);
   },
 
   "recommendations"(e) {

@@ -16,6 +16,7 @@ const FIELDS = {
   "transcript.final": { source: "string", utterance: "string", text: "string", command: "string", accepted: "boolean" },
   "intent": { utterance: "string", name: "string", slots: "object", confidence: "number?", text: "string?", source: "string?", request: "string?" },
   "recommendations": { utterance: "string", intent: "string", items: "array", request: "string?" },
+  "answer": { utterance: "string", question: "string", text: "string", song: "object?", request: "string?" },
   "error": { code: "string", message: "string", request: "string?" },
   "ack": { of: "string", request: "string?", source: "string?" },
   "pong": { request: "string?" },

@@ -30,10 +30,22 @@ export function renderIntent(container, event) {
   const slots = Object.entries(event.slots);
   if (slots.length) {
     const list = el("dl", { className: "slots" });
-    for (const [key, value] of slots) list.append(el("dt", { textContent: key }), el("dd", { textContent: String(value) }));
+    for (const [key, value] of slots) {
+      // "exclude" holds the slots the request rules out: {"genre": "country"} -> "genre country".
+      const text = value && typeof value === "object"
+        ? Object.entries(value).map(([k, v]) => `${k} ${v}`).join(", ") : String(value);
+      list.append(el("dt", { textContent: key === "exclude" ? "not" : key }), el("dd", { textContent: text }));
+    }
     parts.push(list);
   }
   container.replaceChildren(...parts);
+}
+
+/** The answer to a question about the music ("who sings this"): one sentence from the daemon. */
+export function renderAnswer(node, event) {
+  node.textContent = event.text;
+  node.dataset.question = event.question;
+  node.dataset.songId = event.song ? event.song.id : "";
 }
 
 /** The ranked songs, with their reasons and buttons (data-action: play, like, dislike, skip). */
