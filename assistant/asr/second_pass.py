@@ -49,10 +49,8 @@ SAMPLE_RATE_HZ = 16000
 # 3 words (4 tokens) a second; the budget cuts a repetition loop on a short clip early.
 # An utterance whose loudest 20 ms is below this is silence (Whisper says "you" to digital silence).
 SILENCE_DBFS = -60.0
-# A span of command words only ("play something") must match a name this closely to be a prompt name.
-COMMON_SPAN_MIN_SCORE = 0.9
-TOKENS_BASE = 8
-TOKENS_PER_S = 8
+TOKENS_BASE = 6
+TOKENS_PER_S = 6
 
 
 @dataclass(frozen=True)
@@ -74,7 +72,7 @@ class ChoiceRule:
 class SecondPassOptions:
     model_dir: str = ""        # a folder with model.bin, tokenizer.json, config.json; "" = the installed package
     beam_size: int = 1         # 1 = greedy
-    max_new_tokens: int = 96   # token budget of one utterance (also at most 8 + 8 per second of audio)
+    max_new_tokens: int = 96   # token budget of one utterance (also at most 6 + 6 per second of audio)
     pad_ms: int = 1000         # silence appended before encoding (0 = real length, 30000 = Whisper's window)
     prompt_names: int = 5      # catalog names in the prompt (0 = no prompt)
     name_min_score: float = 0.7  # a span matches a name at this similarity (0..1)
@@ -144,14 +142,17 @@ class CatalogNames:
     """The catalog names that spans of a first-pass transcript most likely mean."""
 
     def __init__(self, names: Iterable[str], min_score: float = 0.7, max_span_words: int = 4):
-        from assistant.recommend.matcher import MatcherOptions, NameIndex
-
         from assistant.asr.bias import spoken_title
+        from assistant.recommend.matcher import MatcherOptions, NameIndex, spoken_forms
 
         # "Song - Remastered 2011" is said (and best prompted) as "Song"
         display = sorted({" ".join(spoken_title(str(n)).split()) for n in names if normalize_text(str(n))})
         self.index = NameIndex(display, MatcherOptions(min_score=min_score))
-        self.normalized = frozenset(normalize_text(n) for n in display)
+        self.exact: dict[str, str] = {}  # every spoken form -> its display name
+        for name in display:
+            for form in spoken_forms(name):
+                self.exact.setdefault(form, name)
+        self.normalized = frozenset(self.exact)
         self.max_span_words = max_span_words
         self.stop = command_words()
 
@@ -171,19 +172,21 @@ class CatalogNames:
                 yield " ".join(span), rare
 
     def pick(self, text: str, k: int) -> list[str]:
-        """Up to k display names, best first: matches of spans with a rare word before spans of command
-        words only (Whisper spells "some one like you" unaided; "beyonce" it needs told), then by
-        similarity, then by the length of the span heard."""
+        """Up to k display names, best first: fuzzy + phonetic matches of spans with a rare word, before
+        names that a span of command words only says exactly (Whisper spells "someone like you"
+        unaided; "beyonce" it needs told), then by similarity, then by the length of the span heard."""
         if k <= 0 or not len(self.index):
             return []
         best: dict[str, tuple[float, float, int]] = {}
         for span, rare in self.spans(text):
-            for hit in self.index.search(span, limit=3):
-                if not rare and hit.score < COMMON_SPAN_MIN_SCORE:
-                    continue
-                key = (float(rare), hit.score, len(span))
-                if key > best.get(hit.name, (0.0, 0.0, 0)):
-                    best[hit.name] = key
+            if rare:
+                hits = [(h.name, h.score) for h in self.index.search(span, limit=3)]
+            else:  # common words: only an exact name (fuzzy look-ups of them cost time and find noise)
+                hits = [(self.exact[span], 1.0)] if span in self.exact else []
+            for name, score in hits:
+                key = (float(rare), score, len(span))
+                if key > best.get(name, (0.0, 0.0, 0)):
+                    best[name] = key
         return sorted(best, key=lambda n: (tuple(-v for v in best[n]), n))[:k]
 
     def exact_name_words(self, text: str) -> int:
@@ -287,7 +290,9 @@ class WhisperSecondPass:
             encoder, decoder = _quantize(encoder), _quantize(decoder)
         decode = DecodeOptions(max_new_tokens=options.max_new_tokens, beam_size=options.beam_size,
                                suppress=suppress, suppress_begin=suppress_begin)
-        return cls(encoder, decoder, tokenizer, WhisperFeatures.create(), decode, options, folder)
+        sp = cls(encoder, decoder, tokenizer, WhisperFeatures.create(), decode, options, folder)
+        sp.transcribe(np.random.default_rng(0).normal(scale=0.01, size=SAMPLE_RATE_HZ // 2).astype(np.float32))  # warm-up:
+        return sp  # the first call in a process sets up the int8 kernels and allocators (a few hundred ms)
 
     def with_options(self, **changes) -> "WhisperSecondPass":
         """The same weights with other options (benchmarks and tuning; `int8` and `model_dir` cannot change)."""
