@@ -14,7 +14,6 @@ import dataclasses
 import json
 import time
 
-import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 

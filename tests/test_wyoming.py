@@ -12,13 +12,13 @@ import asyncio
 import dataclasses
 import json
 import os
-import subprocess
-import sys
+import socket
+import time
 
 import numpy as np
 import pytest
 from websockets.asyncio.client import connect
-from wyoming.asr import Transcribe, Transcript, TranscriptChunk, TranscriptStart, TranscriptStop
+from wyoming.asr import Transcribe, Transcript, TranscriptChunk
 from wyoming.audio import AudioChunk, AudioStart, AudioStop
 from wyoming.client import AsyncTcpClient
 from wyoming.error import Error
@@ -294,54 +294,48 @@ async def read_all(port: int) -> bytes:
 
 
 @pytest.mark.slow
-def test_spoken_command_over_wyoming_with_the_shipped_recognizer(tmp_path, request):
-    """`assistant serve` with the real recognizer: an espeak-ng command sent as Home Assistant sends it."""
+def test_spoken_command_over_wyoming_plays_on_mpd(tmp_path, request):
+    """`assistant serve` with the shipped recognizer and a private MPD: an espeak-ng command sent as Home
+    Assistant sends it, by two satellites at once, is transcribed for each and played on MPD."""
     from conftest import espeak
-    from daemon_proc import COMMAND, recognizer_model, start_daemon, stop_daemon
+    from daemon_proc import COMMAND, recognizer_model, start_daemon, stop_daemon, wait_healthy
+    from mpd_server import MpdServer, make_music
 
     from assistant.audio.io import load_audio
 
     model, trained = recognizer_model(request)
+    songs = make_music(tmp_path / "music")
     wav = espeak(COMMAND, tmp_path / "command.wav")
     audio = np.concatenate([room(300), load_audio(wav), room(600, 1)]).astype(np.float32)
-    import socket
-
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         wport = s.getsockname()[1]
-    proc, port, log = start_daemon(tmp_path, dict(os.environ), model, args=("--input", "none"),
-                                   extra_config=f"[wyoming]\nenabled = true\nport = {wport}\nrun_commands = false\n")
-    try:
-        wait_for_recognizer(port, proc, log)
+    with MpdServer(tmp_path / "mpd", tmp_path / "music") as mpd:
+        proc, port, log = start_daemon(tmp_path, dict(os.environ), model, args=("--input", "none"), extra_config=(
+            f"[wyoming]\nenabled = true\nport = {wport}\n"
+            f"[player]\nbackend = \"mpd\"\nport = {mpd.port}\nreconnect_interval_s = 0.5\n"
+            f"[recommend]\nuse_default_catalog = false\nmusic_folders = [\"{tmp_path / 'music'}\"]\n"
+            f"embed_model = \"hashing\"\ncache_dir = \"{tmp_path / 'cache'}\"\n"))
+        try:
+            wait_healthy(port, proc, log)
 
-        async def main():
-            return await asyncio.gather(*(transcribe(wport, audio, rate, 1, realtime=1.0) for rate in (16000, 22050)))
+            async def main():
+                return await asyncio.gather(*(transcribe(wport, audio, rate, 1, realtime=1.0) for rate in (16000, 22050)))
 
-        results = asyncio.run(main())
-    finally:
-        assert stop_daemon(proc) == 0, log.read_text()[-2000:]
+            results = asyncio.run(main())
+            c = mpd.client()
+            deadline = time.monotonic() + 10
+            while c.status()["state"] != "play" and time.monotonic() < deadline:
+                time.sleep(0.1)
+            status, current = c.status(), c.currentsong()
+            c.disconnect()
+        finally:
+            assert stop_daemon(proc) == 0, log.read_text()[-2000:]
     texts = [transcript_of(r) for r in results]
-    assert all(isinstance(t, str) for t in texts)
     if trained:
         from rapidfuzz import fuzz
 
         assert all(fuzz.ratio(t, COMMAND) >= 80 for t in texts), texts
-
-
-def wait_for_recognizer(port: int, proc, log, timeout_s: float = 600) -> None:
-    """/healthz until the recognizer is loaded (the recommender is not needed for transcripts)."""
-    import time
-    import urllib.request
-
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"daemon exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as r:
-                if json.loads(r.read())["asr"]:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.2)
-    pytest.fail(f"recognizer not loaded:\n{log.read_text()[-3000:]}")
+        assert status["state"] == "play" and current["file"] in {s.file for s in songs}, (status, current, texts)
+        if all("adele" in t.split() for t in texts):
+            assert current["artist"] == "Adele", (current, texts)

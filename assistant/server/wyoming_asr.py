@@ -50,7 +50,7 @@ from wyoming.info import AsrModel, AsrProgram, Attribution, Describe, Info
 from wyoming.ping import Ping, Pong
 
 from assistant import __version__
-from assistant.audio.remote import BURST_S, RemoteSource
+from assistant.audio.remote import RemoteSource
 from assistant.config import AsrConfig, WyomingConfig
 from assistant.errors import AssistantError
 from assistant.server import protocol as p
