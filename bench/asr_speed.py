@@ -4,9 +4,10 @@
 
 For 1 and 2 threads, fp32 and dynamic int8: RTF (compute time / audio time,
 median of runs), p50/p95 time per 160 ms chunk, and resident memory. Prints
-a Markdown table for bench/RESULTS.md. Speed does not depend on the weights'
-values, so without a trained model it measures a randomly initialized one of
-the default size.
+a Markdown table for bench/RESULTS.md, with the model's algorithmic latency
+(how far partial transcripts trail the audio before any compute). Speed does
+not depend on the weights' values, so without a trained model it measures a
+randomly initialized one of the default size (the Whisper-encoder family).
 """
 
 from __future__ import annotations
@@ -25,8 +26,10 @@ import numpy as np
 import torch
 
 from assistant.asr.checkpoint import load_model, save_checkpoint
-from assistant.asr.features import SAMPLE_RATE_HZ, FeatureExtractor
-from assistant.asr.network import ModelConfig, StreamingCTC, count_parameters
+from assistant.asr.features import SAMPLE_RATE_HZ
+from assistant.asr.network import count_parameters
+from assistant.asr.whisper_ctc import WhisperCTC, WhisperCTCConfig
+from assistant.asr.whisper_features import WhisperFeatures
 from assistant.asr.recognizer import Recognizer
 from assistant.config import AsrConfig
 
@@ -72,15 +75,18 @@ def main() -> int:
     model_path = args.model
     if not Path(model_path).is_file():
         model_path = "/tmp/asr_speed_random.pt"
-        save_checkpoint(model_path, StreamingCTC(ModelConfig()).eval(), FeatureExtractor.create())
+        save_checkpoint(model_path, WhisperCTC(WhisperCTCConfig()).eval(), WhisperFeatures.create())
         print(f"(no {args.model}: measuring a randomly initialized default-size model)", file=sys.stderr)
     if args.one:  # one configuration per process, so resident memory is its own
         r = measure(model_path, int(args.one[0]), args.one[1] == "int8", args.seconds, args.runs)
         print(" ".join(f"{k}={v}" for k, v in r.items()))
         return 0
-    params = count_parameters(load_model(model_path).model)
-    print(f"Machine: {platform.machine()}, {os.cpu_count()} cores ({platform.processor() or 'CPU'}), torch {torch.__version__}; "
-          f"model {params / 1e6:.2f} M parameters; {args.seconds:.0f} s of audio in {CHUNK_MS} ms chunks, median of {args.runs} runs\n")
+    model = load_model(model_path).model
+    params = count_parameters(model)
+    print(f"Machine: {platform.machine()}, {os.cpu_count()} cores ({platform.processor() or 'CPU'}), torch {torch.__version__}, "
+          f"load average {os.getloadavg()[0]:.1f}; model {getattr(model.cfg, 'architecture', 'streaming_ctc')}, "
+          f"{params / 1e6:.2f} M parameters, algorithmic latency {model.cfg.algorithmic_latency_ms} ms; "
+          f"{args.seconds:.0f} s of audio in {CHUNK_MS} ms chunks, median of {args.runs} runs\n")
     print("| threads | precision | RTF | chunk p50 (ms) | chunk p95 (ms) | RSS (MB) |")
     print("|---|---|---|---|---|---|")
     for threads in (1, 2):

@@ -117,6 +117,17 @@ class WhisperStreamState:
     position: int  # encoder frames already emitted in this segment
 
 
+def _conv_as_matmul(x: torch.Tensor, conv: nn.Conv1d, stride: int) -> torch.Tensor:
+    """An unpadded Conv1d over time-major x (B, T, C_in) -> (B, T', C_out), as one matrix product.
+
+    For the few frames of a streaming step this is several times faster than the
+    CPU convolution kernel, and it is the same arithmetic."""
+    k = conv.kernel_size[0]
+    frames = x.unfold(1, k, stride)  # (B, T', C_in, k)
+    weight = conv.weight.reshape(conv.out_channels, -1)  # (C_out, C_in * k), C_in-major like the unfold
+    return F.linear(frames.reshape(*frames.shape[:2], -1), weight, conv.bias)
+
+
 def output_lengths(lengths: torch.Tensor) -> torch.Tensor:
     """Mel frames -> encoder frames: ceil(T / 2)."""
     return (lengths + ENCODER_STRIDE - 1) // ENCODER_STRIDE
@@ -165,15 +176,13 @@ class WhisperCTC(nn.Module):
         enc = self.encoder
         n1 = mel.shape[1] - 2
         if n1 > 0:
-            c1 = F.gelu(F.conv1d(mel.transpose(1, 2), enc.conv1.weight, enc.conv1.bias)).transpose(1, 2)
-            conv1 = torch.cat([conv1, c1], dim=1)
+            conv1 = torch.cat([conv1, F.gelu(_conv_as_matmul(mel, enc.conv1, 1))], dim=1)
             mel = mel[:, n1:]
         n2 = (conv1.shape[1] - 3) // ENCODER_STRIDE + 1 if conv1.shape[1] >= 3 else 0
         if n2 <= 0:
             return conv1.new_zeros(conv1.shape[0], 0, conv1.shape[2]), mel, conv1
         used = (n2 - 1) * ENCODER_STRIDE + 3
-        x = F.gelu(F.conv1d(conv1[:, :used].transpose(1, 2), enc.conv2.weight, enc.conv2.bias,
-                            stride=ENCODER_STRIDE)).transpose(1, 2)
+        x = F.gelu(_conv_as_matmul(conv1[:, :used], enc.conv2, ENCODER_STRIDE))
         return x, mel, conv1[:, n2 * ENCODER_STRIDE:]
 
     def _chunks(self, x: torch.Tensor, state: WhisperStreamState, final: bool) -> tuple[torch.Tensor, WhisperStreamState]:
