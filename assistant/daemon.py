@@ -135,6 +135,15 @@ def load_second_pass(config: Config):
     return WhisperSecondPass.load(SecondPassOptions.from_config(config.asr))
 
 
+def _load_error(component: str, exc: Exception) -> str:
+    """Log why a component did not load; the one-line reason for `status` (a bug's type and text, its traceback logged)."""
+    if isinstance(exc, AssistantError):
+        log.error("%s unavailable: %s", component, exc)
+        return str(exc)
+    log.exception("%s failed to load", component)
+    return f"failed to load ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})"
+
+
 class Daemon:
     def __init__(self, config: Config, options: DaemonOptions = DaemonOptions(),
                  recognizer_factory: Callable[[Config], object] = load_recognizer,
@@ -320,19 +329,17 @@ class Daemon:
             try:
                 self.ctx.recognizer = await self.asr.call(self.recognizer_factory, self.config)
                 self.asr_state = {"ready": True, "error": None}
-            except AssistantError as exc:
-                self.ctx.asr_unavailable = str(exc)
-                self.asr_state = {"ready": False, "error": str(exc)}
-                log.error("speech recognizer unavailable: %s", exc)
+            except Exception as exc:  # noqa: BLE001 - a bug too is reported, and the rest keeps serving
+                self.ctx.asr_unavailable = _load_error("speech recognizer", exc)
+                self.asr_state = {"ready": False, "error": self.ctx.asr_unavailable}
 
         async def music() -> None:
             try:
                 self.commands.music = await self.music_worker.call(self.music_factory, self.config)
                 self.music_state = {"ready": True, "error": None}
-            except AssistantError as exc:
-                self.commands.unavailable = str(exc)
-                self.music_state = {"ready": False, "error": str(exc)}
-                log.error("recommender unavailable: %s", exc)
+            except Exception as exc:  # noqa: BLE001
+                self.commands.unavailable = _load_error("recommender", exc)
+                self.music_state = {"ready": False, "error": self.commands.unavailable}
 
         async def second_pass() -> None:
             if self.final_pass_worker is None:

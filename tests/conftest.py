@@ -9,7 +9,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-import torch
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
@@ -17,16 +16,9 @@ SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 @pytest.fixture(scope="session")
 def tiny_checkpoint(tmp_path_factory) -> Path:
     """A small untrained StreamingCTC checkpoint (weights random, seeded) for plumbing tests."""
-    from assistant.asr.checkpoint import save_checkpoint
-    from assistant.asr.features import FeatureExtractor
-    from assistant.asr.network import ModelConfig, StreamingCTC
+    from synthetic import tiny_checkpoint_file
 
-    torch.manual_seed(0)
-    model = StreamingCTC(ModelConfig(cnn_channels=4, residual_blocks=1, rnn_input_dim=32, rnn_hidden=32, rnn_layers=1, lookahead_frames=2))
-    path = tmp_path_factory.mktemp("ckpt") / "tiny.pt"
-    save_checkpoint(path, model.eval(), FeatureExtractor.create(), lm_texts=["play hello by adele", "skip this song"],
-                    training={"note": "test fixture"})
-    return path
+    return tiny_checkpoint_file(tmp_path_factory.mktemp("ckpt") / "tiny.pt")
 
 
 def write_wav(path: Path, audio: np.ndarray, rate: int = 16000) -> Path:

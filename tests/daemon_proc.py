@@ -2,7 +2,8 @@
 
     proc, port, log = start_daemon(tmp_dir, env, model, extra_config="[recommend]\\n...", args=("--input", "none"))
     ws, status = await wait_ready(f"ws://127.0.0.1:{port}/ws", proc, log)   # a WebSocket client, once ready
-    wait_healthy(port, proc, log)        # the same through /healthz, without connecting a client
+    wait_healthy(port, proc, log)        # the same through /healthz, without connecting a client (fails at once
+                                         # when the log says a needed component did not load)
     stop_daemon(proc)                    # SIGTERM, then the exit status
 
 Every daemon is started with Popen and reaped with wait() (PID 1 here does not reap).
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import signal
 import socket
 import subprocess
@@ -27,6 +29,7 @@ from websockets.asyncio.client import connect
 REPO = Path(__file__).resolve().parent.parent
 SHIPPED_MODEL = REPO / "models" / "asr.pt"
 COMMAND = "play something sad by adele"
+COMPONENT_NAMES = {"asr": "speech recognizer", "recommender": "recommender"}  # /healthz key -> the daemon log's name
 READY_TIMEOUT_S = 400.0  # a fresh machine builds the default catalog's semantic index first (about 90 s on 2 cores)
 
 
@@ -95,17 +98,21 @@ async def wait_ready(url: str, proc: subprocess.Popen, log: Path, timeout_s: flo
     pytest.fail(f"daemon not ready; last status {status}:\n{_log_tail(log)}")
 
 
-def wait_healthy(port: int, proc: subprocess.Popen, log: Path, timeout_s: float = READY_TIMEOUT_S) -> dict:
-    """Poll /healthz until the recognizer and the recommender are loaded; no WebSocket client connects."""
+def wait_healthy(port: int, proc: subprocess.Popen, log: Path, timeout_s: float = READY_TIMEOUT_S,
+                 need: Sequence[str] = ("asr", "recommender")) -> dict:
+    """Poll /healthz until the components in `need` are loaded; no WebSocket client connects."""
+    failed = re.compile("ERROR assistant\\.daemon: ({}) (unavailable|failed to load)".format("|".join(COMPONENT_NAMES[n] for n in need)))
     deadline = time.monotonic() + timeout_s
     health: dict = {}
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             pytest.fail(f"daemon exited with {proc.returncode}:\n{_log_tail(log)}")
+        if need and failed.search(log.read_text(errors="replace")):  # it will never be ready: say so now
+            pytest.fail(f"a component of the daemon did not load:\n{_log_tail(log)}")
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as r:
                 health = json.loads(r.read())
-            if health["asr"] and health["recommender"]:
+            if health.get("status") == "ok" and all(health[n] for n in need):
                 return health
         except OSError:
             pass

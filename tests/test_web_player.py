@@ -53,7 +53,7 @@ ARTIFACTS = REPO / "test-artifacts"
 WAIT_S = 20.0
 RATE_HZ = 16000
 SONG_S = 120  # longer than the module: no song ends and moves the player on to the next one by itself
-LATENCY_BUDGET_MS = 50
+REQUESTS = ("play something sad by adele", "recommend some folk", "more like this", "play happy by pharrell williams")
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -172,8 +172,11 @@ def screenshot(driver, name: str) -> Path:
 
 @pytest.fixture(scope="module")
 def library(tmp_path_factory) -> SimpleNamespace:
-    """A music folder, a file outside it, and a JSONL catalog; song ids by title."""
-    root = tmp_path_factory.mktemp("web_player")
+    return make_library(tmp_path_factory.mktemp("web_player"))
+
+
+def make_library(root: Path) -> SimpleNamespace:
+    """A music folder, a file outside it, and a JSONL catalog in `root`; song ids by title."""
     music = root / "music"
     files = {title: music / f"{i}.ogg" for i, (title, *_) in enumerate(FOLDER_SONGS)}
     outside = root / "outside" / "secret.ogg"
@@ -250,7 +253,16 @@ def browser(command_wav, tmp_path_factory):
     missing = [str(p) for p in (CHROMIUM, CHROMEDRIVER) if not p.is_file()]
     if missing:
         pytest.skip(f"{', '.join(missing)} not installed (scripts/setup.sh installs the chromium and chromium-driver packages)")
-    profile = tempfile.mkdtemp(prefix="chromium-", dir=tmp_path_factory.mktemp("browser"))
+    driver, service = start_browser(tmp_path_factory.mktemp("browser"), command_wav)
+    try:
+        yield driver
+    finally:
+        quit_browser(driver, service)
+
+
+def start_browser(root: Path, command_wav: SimpleNamespace | None = None):
+    """Headless Chromium through Debian's chromedriver (its profile in `root`) -> (driver, service)."""
+    profile = tempfile.mkdtemp(prefix="chromium-", dir=root)
     options = webdriver.ChromeOptions()
     options.binary_location = str(CHROMIUM)
     for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
@@ -262,14 +274,14 @@ def browser(command_wav, tmp_path_factory):
         options.add_argument(f"--use-file-for-fake-audio-capture={command_wav.path}%noloop")
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     service = Service(executable_path=str(CHROMEDRIVER))  # an explicit driver: Selenium Manager downloads nothing
-    driver = webdriver.Chrome(service=service, options=options)
-    try:
-        yield driver
-    finally:
-        driver.quit()  # chromedriver closes chromium; Selenium waits for chromedriver to exit
-        if service.process is not None and service.process.poll() is None:
-            service.process.kill()
-            service.process.wait()
+    return webdriver.Chrome(service=service, options=options), service
+
+
+def quit_browser(driver, service) -> None:
+    driver.quit()  # chromedriver closes chromium; Selenium waits for chromedriver to exit
+    if service.process is not None and service.process.poll() is None:
+        service.process.kill()
+        service.process.wait()
 
 
 @pytest.fixture
@@ -543,7 +555,9 @@ def test_worklet_resamples_to_16_khz_pcm(page, rate_hz):
           node.connect(ctx.destination);
           source.start();
           await ctx.startRendering();
-          await new Promise((r) => setTimeout(r, 200));  // the last frames' messages
+          const until = performance.now() + 20000;  // the frames' messages may still be on their way; only a failure waits long
+          while (frames.length < 49 && performance.now() < until) await new Promise((r) => setTimeout(r, 20));
+          await new Promise((r) => setTimeout(r, 200));  // a 50th frame, when the input gives one
           done({frames});
         })().catch((e) => done({error: String(e)}));""", rate_hz)
     assert "error" not in result, result
@@ -608,17 +622,18 @@ def test_reconnects_after_restart_and_shows_a_spoken_command(page, daemon, comma
     screenshot(page, "web-player.png")
 
 
-def test_event_to_screen_latency_is_within_budget(page):
-    before = stats(page)["events"].get("recommendations", 0)
-    for request in ("play something sad by adele", "recommend some folk", "more like this", "play happy by pharrell williams"):
+def test_every_event_of_several_requests_reaches_the_screen(page):
+    """Behaviour only: how long each event takes to show is measured by bench/web_player_latency.py."""
+    before = stats(page)
+    for request in REQUESTS:
         ask(page, request)
-    summary = wait_events(page, "recommendations", before + 3, "not every request was answered")
-    print(f"event-to-screen latency: {json.dumps(summary)}")
-    handle, frame = summary["handle"], summary["frame"]
-    assert handle["count"] >= 20 and frame["count"] >= 20, summary
-    assert handle["max_ms"] <= LATENCY_BUDGET_MS, summary  # arrival -> in the DOM
-    assert frame["p95_ms"] <= LATENCY_BUDGET_MS, summary   # arrival -> the next frame rendered
-    assert summary["uncaught"] == 0
+    summary = wait_events(page, "recommendations", before["events"].get("recommendations", 0) + len(REQUESTS) - 1,
+                          "not every request was answered")
+    shown = summary["handle"]["count"] - before["handle"]["count"]  # events put in the DOM
+    assert shown >= 2 * len(REQUESTS), summary  # an intent and the recommendations for each request, at least
+    wait_until(page, lambda d: stats(d)["frame"]["count"] - before["frame"]["count"] >= shown,
+               "a frame was not drawn after every event")
+    assert summary["uncaught"] == 0 and problems(page) == []
 
 
 # ---------------------------------------------------------------- tests: a scripted, misbehaving daemon

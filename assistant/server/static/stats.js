@@ -1,7 +1,7 @@
 // Event-to-screen latency, measured in the page with performance.now():
 //   handle: a WebSocket message arrived -> the DOM shows it (synchronous parse, check and update)
 //   frame:  a WebSocket message arrived -> the first animation frame after the update has been produced
-// Exposed as window.__playerStats (tests read summary()); the budget is LATENCY_BUDGET_MS.
+// Exposed as window.__playerStats; bench/web_player_latency.py reports summary() against LATENCY_BUDGET_MS.
 
 export const LATENCY_BUDGET_MS = 50;
 export const MAX_SAMPLES = 2000;

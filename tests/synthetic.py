@@ -1,0 +1,68 @@
+"""Synthetic inputs for daemon tests and benchmarks, made in code (no espeak-ng, no shipped model):
+speech-like audio and room noise, a tiny random recognizer checkpoint, a six-song catalog."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+RATE = 16000
+
+
+def speechlike(ms: int, f0: float = 120.0) -> np.ndarray:
+    """A voiced, syllable-modulated harmonic signal that webrtcvad takes for speech."""
+    t = np.arange(RATE * ms // 1000) / RATE
+    phase = 2 * np.pi * np.cumsum(f0 * (1 + 0.1 * np.sin(2 * np.pi * 3 * t))) / RATE
+    x = sum(np.sin(k * phase) / k for k in range(1, 30))
+    x = x * (0.5 + 0.5 * np.sin(2 * np.pi * 4 * t))
+    return (0.2 * x / np.abs(x).max()).astype(np.float32)
+
+
+def room(ms: int, seed: int = 0) -> np.ndarray:
+    """Quiet white noise (about -54 dBFS)."""
+    return (0.002 * np.random.default_rng(seed).standard_normal(RATE * ms // 1000)).astype(np.float32)
+
+
+def utterance(speech_ms: int = 1500, seed: int = 0, f0: float = 120.0) -> np.ndarray:
+    """Room noise, speech over noise, then enough silence for the endpointer to end it."""
+    return np.concatenate([room(500, seed), speechlike(speech_ms, f0) + room(speech_ms, seed + 1), room(1200, seed + 2)])
+
+
+def pcm16(audio: np.ndarray) -> bytes:
+    """float audio -> little-endian 16-bit PCM bytes."""
+    return (np.clip(audio, -1, 1) * 32767).astype("<i2").tobytes()
+
+
+def tiny_checkpoint_file(path: Path, lm_texts: tuple[str, ...] = ("play hello by adele", "skip this song")) -> Path:
+    """A small untrained StreamingCTC checkpoint (weights random, seeded): the plumbing works, its text is noise."""
+    import torch
+
+    from assistant.asr.checkpoint import save_checkpoint
+    from assistant.asr.features import FeatureExtractor
+    from assistant.asr.network import ModelConfig, StreamingCTC
+
+    torch.manual_seed(0)
+    model = StreamingCTC(ModelConfig(cnn_channels=4, residual_blocks=1, rnn_input_dim=32, rnn_hidden=32, rnn_layers=1, lookahead_frames=2))
+    save_checkpoint(path, model.eval(), FeatureExtractor.create(), lm_texts=list(lm_texts), training={"note": "test fixture"})
+    return path
+
+
+SMALL_CATALOG = [
+    {"title": "Someone Like You", "artist": "Adele", "genres": ["pop", "soul"], "year": 2011, "valence": 0.2, "energy": 0.3},
+    {"title": "Hello", "artist": "Adele", "genres": ["pop", "soul"], "year": 2015, "valence": 0.25, "energy": 0.45},
+    {"title": "Happy", "artist": "Pharrell Williams", "genres": ["pop"], "year": 2013, "valence": 0.95, "energy": 0.8},
+    {"title": "So What", "artist": "Miles Davis", "genres": ["jazz"], "year": 1959, "valence": 0.5, "energy": 0.3},
+    {"title": "Bohemian Rhapsody", "artist": "Queen", "genres": ["rock"], "year": 1975, "valence": 0.4, "energy": 0.6},
+    {"title": "Clair de Lune", "artist": "Claude Debussy", "genres": ["classical"], "year": 1905, "valence": 0.3, "energy": 0.1},
+]
+
+
+def small_catalog_config(root: Path) -> str:
+    """A [recommend] table for a daemon that starts in seconds: SMALL_CATALOG, the model-free hashing embedder,
+    the index cache in root/cache."""
+    catalog = root / "catalog.jsonl"
+    catalog.write_text("".join(json.dumps(s) + "\n" for s in SMALL_CATALOG), encoding="utf-8")
+    return (f'[recommend]\nuse_default_catalog = false\ncatalogs = ["{catalog}"]\nembed_model = "hashing"\n'
+            f'cache_dir = "{root / "cache"}"\n')
