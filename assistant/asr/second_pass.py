@@ -288,6 +288,9 @@ class WhisperSecondPass:
         del ct2
         if options.int8:
             encoder, decoder = _quantize(encoder), _quantize(decoder)
+            # the output projection now has its own int8 copy: the input embedding can be half precision
+            decoder.embed.weight.data = decoder.embed.weight.data.half()
+        _return_freed_memory()
         decode = DecodeOptions(max_new_tokens=options.max_new_tokens, beam_size=options.beam_size,
                                suppress=suppress, suppress_begin=suppress_begin)
         sp = cls(encoder, decoder, tokenizer, WhisperFeatures.create(), decode, options, folder)
@@ -359,6 +362,18 @@ class WhisperSecondPass:
         """The two-pass final for one utterance (see the module docstring); the prompt names come from
         `heard` (default: the first pass's final text)."""
         return self.decide(first_pass_text, self.hypothesis(audio, first_pass_text if heard is None else heard, cancel))
+
+
+def _return_freed_memory() -> None:
+    """Give the loading buffers (the whole model.bin, fp32 copies) back to the system (glibc only)."""
+    import ctypes
+    import gc
+
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
 
 
 def _suppress_ids(config_path: Path, tokenizer) -> tuple[tuple[int, ...], tuple[int, ...]]:

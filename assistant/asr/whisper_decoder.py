@@ -131,7 +131,7 @@ class WhisperDecoder(nn.Module):
         offset = 0 if cache is None else cache[0][0].shape[2]
         if offset + tokens.shape[1] > self.dims.max_positions:
             raise AssistantError(f"decoder input of {offset + tokens.shape[1]} tokens exceeds {self.dims.max_positions}")
-        x = self.embed(tokens) + self.positions[offset:offset + tokens.shape[1]]
+        x = self.embed(tokens).float() + self.positions[offset:offset + tokens.shape[1]]  # (the table may be fp16)
         new_cache = []
         for i, block in enumerate(self.blocks):
             x, kv = block(x, cross[i], None if cache is None else cache[i])
