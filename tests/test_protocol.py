@@ -66,12 +66,25 @@ def test_client_messages_parse_with_defaults():
     ('{"type": "audio.start", "format": {"channels": 6}}', p.E_BAD_MESSAGE, "1 or 2"),
     ('{"type": "audio.start", "format": "pcm"}', p.E_BAD_MESSAGE, "must be an object"),
     ('{"type": "ping", "id": 7}', p.E_BAD_MESSAGE, "'id' must be a string"),
+    ("[" * 100_000, p.E_BAD_JSON, "nested too deeply"),  # found by bench/fuzz_protocol.py: was a RecursionError
+    ('{"type": "query", "text": "x", "user": ' + '{"a":' * 50_000 + "1" + "}" * 50_001, p.E_BAD_JSON, "nested too deeply"),
+    ('{"type": "query", "text": "a\\ud800b"}', p.E_BAD_JSON, "unpaired UTF-16 surrogate"),  # fuzzer: broke every client's sender
+    ('{"type": "feedback", "song_id": "s1", "kind": "like", "user": "\\udfff"}', p.E_BAD_JSON, "unpaired UTF-16 surrogate"),
 ])
 def test_bad_client_messages_are_protocol_errors(text, code, fragment):
     with pytest.raises(p.ProtocolError) as info:
         p.parse_client_message(text)
     assert info.value.code == code
     assert fragment in info.value.message
+
+
+def test_escaped_surrogate_pairs_are_text_and_every_event_is_valid_utf8():
+    assert p.parse_client_message('{"type": "query", "text": "\\ud83c\\udfb5 jazz"}').text == "\U0001f3b5 jazz"
+    event = p.IntentEvent(utterance="q1", name="none", slots={}, text="caf\udce9")  # an undecodable file name, say
+    data = event.to_json()
+    data.encode("utf-8")  # a valid text frame
+    assert json.loads(data)["text"] == "caf\udce9"
+    assert "é" in p.IntentEvent(utterance="q1", name="none", slots={}, text="café").to_json()  # still UTF-8, not escaped
 
 
 def test_error_echoes_request_id():

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import time
 import types
 import typing
@@ -157,7 +158,12 @@ class Message:
         return {"type": self.type, **_as_dict(self)}
 
     def to_json(self) -> str:
-        return json.dumps(self.to_dict(), separators=(",", ":"), ensure_ascii=False)
+        text = json.dumps(self.to_dict(), separators=(",", ":"), ensure_ascii=False)
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate (an undecodable file name, say): escaped, so the frame is valid UTF-8
+            text = json.dumps(self.to_dict(), separators=(",", ":"))
+        return text
 
 
 # ----- server -> client ----------------------------------------------------
@@ -429,6 +435,10 @@ def _decode(text: str | bytes, registry: dict[str, type]) -> Any:
         data = json.loads(text)
     except (ValueError, UnicodeDecodeError) as exc:
         raise ProtocolError(E_BAD_JSON, f"message is not valid JSON ({exc})") from None
+    except RecursionError:
+        raise ProtocolError(E_BAD_JSON, "message is nested too deeply; expected a flat JSON object") from None
+    if isinstance(text, str) and _SURROGATE_ESCAPE.search(text) and not _encodable(data):
+        raise ProtocolError(E_BAD_JSON, "message holds an unpaired UTF-16 surrogate (\\ud800 to \\udfff); expected valid Unicode text")
     if not isinstance(data, dict):
         raise ProtocolError(E_BAD_JSON, f"message must be a JSON object, got {type(data).__name__}")
     request = data.get("id") if isinstance(data.get("id"), str) else None
@@ -447,6 +457,18 @@ def _decode(text: str | bytes, registry: dict[str, type]) -> Any:
         raise ProtocolError(E_BAD_MESSAGE, f"{kind}: unknown field '{unknown[0][:40]}'; expected: {', '.join(sorted(fields - {'v', 'ts'}))}", request)
     known = {k: v for k, v in data.items() if k in fields and k != "type"}
     return _build(cls, known, kind)
+
+
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def _encodable(data: Any) -> bool:
+    """True when every string in `data` is valid Unicode (no lone surrogate from a \\udXXX escape)."""
+    try:
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+        return True
+    except UnicodeEncodeError:
+        return False
 
 
 def parse_client_message(text: str | bytes) -> ClientMessage:

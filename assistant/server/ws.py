@@ -108,6 +108,9 @@ class ClientHandler:
                 await self.ws.send(data)
         except ConnectionClosed:
             pass
+        except Exception:  # noqa: BLE001 - a bug: this client is closed (1011), nobody else is affected
+            log.exception("sending to client %s failed", self.session)
+            await self.ws.close(CloseCode.INTERNAL_ERROR, "internal error")
 
     def _too_slow(self) -> None:
         log.warning("client %s reads too slowly; closing it", self.session)
