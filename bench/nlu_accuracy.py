@@ -29,6 +29,10 @@ CRF slot tagger + intent classifier + rules, `assistant.nlu.parser`).
 5. Calibration: expected calibration error (10 bins) of the confidence.
 6. Speed: `parse` per command on the default catalog, one thread, every
    HWU64 test utterance, cold name look-up caches; median of `--runs`.
+7. `--knn`: the alternative the issue names for intents, nearest neighbours
+   (k = 10, cosine-weighted votes) over all-MiniLM-L6-v2 embeddings of the
+   same training utterances, on HWU64 test: accuracy, none rate and the
+   time to embed one command (which alone decides against it in `parse`).
 
 Prints Markdown tables; --json writes every figure.
 """
@@ -56,6 +60,7 @@ from recommend_robustness import corrupt_cer  # noqa: E402
 from assistant.asr.text import normalize_text  # noqa: E402
 from assistant.nlu import datasets as D  # noqa: E402
 from assistant.nlu.gazetteer import Gazetteer  # noqa: E402
+from assistant.nlu.intent import IntentResult  # noqa: E402
 from assistant.nlu.model import NluModel  # noqa: E402
 from assistant.nlu.parser import IntentParser  # noqa: E402
 from assistant.nlu.train import TrainOptions, train_model  # noqa: E402
@@ -216,6 +221,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--model", type=Path, help="learned model folder for HWU64 test (default: the shipped one)")
     ap.add_argument("--runs", type=int, default=5, help="timing runs (the median is reported)")
     ap.add_argument("--skip-cv", action="store_true", help="HWU64 test and timing only")
+    ap.add_argument("--knn", action="store_true", help="also evaluate sentence-embedding nearest neighbours for intents")
     ap.add_argument("--json", type=Path, help="write all figures here")
     args = ap.parse_args(argv)
     if not (args.nlu_dir / "hwu64" / "test").is_dir():
@@ -271,10 +277,47 @@ def main(argv: list[str] | None = None) -> int:
             ok = sum(parser.parse(corrupt(e, rate, rng)[0]).intent == "none" for e in negatives)
             results.setdefault("snips_negatives", {})[f"{name}/{cond}"] = {"n": len(negatives), "none_rate": ok / len(negatives)}
     results["snips_nlu_2017_reference_slot_f1"] = snips_reference()
+    if args.knn:
+        results["knn_embeddings"] = knn_intents(corpus, hwu_test, songs)
     report(results)
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
     return 0
+
+
+def knn_intents(corpus: D.Corpus, test, songs, k: int = 10) -> dict:
+    """Intent by cosine-weighted votes of the k nearest training utterances (all-MiniLM-L6-v2)."""
+    import numpy as np
+    import torch
+
+    from assistant.nlu.train import CatalogVocabulary, TrainOptions, template_examples
+    from assistant.recommend.embedder import Embedder
+
+    torch.set_num_threads(1)
+    train = [e for e in [*corpus.training(), *template_examples(CatalogVocabulary.from_songs(songs), TrainOptions())]
+             if e.intent is not None and e.label not in D.UNMAPPED | {"play_radio", "play_podcasts", "play_audiobook"}]
+    embedder = Embedder()
+    vectors = embedder.encode([e.text for e in train])
+    labels = [e.intent for e in train]
+    rows = [e for e in test if e.label not in D.AMBIGUOUS and e.intent is not None]
+    times, tally = [], Tally()
+    for ex in rows:
+        start = time.perf_counter()
+        q = embedder.encode([ex.text])[0]
+        times.append((time.perf_counter() - start) * 1000)
+        sims = vectors @ q
+        top = np.argpartition(-sims, k)[:k]
+        votes: dict[str, float] = defaultdict(float)
+        for i in top:
+            votes[labels[i]] += float(sims[i])
+        intent = max(votes, key=votes.get)
+        conf = votes[intent] / sum(votes.values())
+        tally.add(ex, IntentResult(intent, confidence=conf), set(), frozenset())
+    times.sort()
+    out = tally.summary()
+    out.update({"embed_ms_p50": times[len(times) // 2], "embed_ms_p95": times[int(0.95 * (len(times) - 1))],
+                "train_utterances": len(train)})
+    return out
 
 
 def report(results: dict) -> None:
@@ -290,6 +333,11 @@ def report(results: dict) -> None:
     for key, r in results.get("snips_negatives", {}).items():
         print(f"snips negatives {key}: none {r['none_rate']:.3f} of {r['n']}")
     print(f"Snips NLU 2017 published PlayMusic slot F1 (held-out set): {results['snips_nlu_2017_reference_slot_f1']:.3f}")
+    if "knn_embeddings" in results:
+        r = results["knn_embeddings"]
+        print(f"kNN over MiniLM embeddings, HWU64 test: intent {r['accuracy']:.3f} ({r['accuracy_strict']:.3f}), "
+              f"none {r['none_rate']:.3f}, ECE {r['ece']:.3f}; embedding one command p50 {r['embed_ms_p50']:.1f} ms, "
+              f"p95 {r['embed_ms_p95']:.1f} ms")
     for name, r in results["speed"].items():
         print(f"parse {name}: p50 {r['p50_ms']:.2f} ms, p95 {r['p95_ms']:.2f} ms over {r['texts']} texts")
     for set_name in ("hwu64_test", "slurp_devel_cv"):
