@@ -252,7 +252,7 @@ def choose(ctc_text: str, hyp: WhisperHypothesis, rule: ChoiceRule = ChoiceRule(
 def _quantize(module: torch.nn.Module) -> torch.nn.Module:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # torch.ao.quantization's deprecation notices
-        return torch.ao.quantization.quantize_dynamic(module, {torch.nn.Linear}, dtype=torch.qint8)
+        return torch.ao.quantization.quantize_dynamic(module, {torch.nn.Linear}, dtype=torch.qint8, inplace=True)
 
 
 class WhisperSecondPass:
