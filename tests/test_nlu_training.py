@@ -180,3 +180,15 @@ def test_questions_are_answered_from_the_catalog(service):
     intent, _ = service.handle_text("who sings someone like you", user="q")
     assert service.answer(intent, wheel.id).text == '"Someone Like You" is by Adele.'  # the named song, not the playing one
     assert service.answer(service.parse("play jolene"), wheel.id) is None
+
+
+def test_recommend_cli_prints_answers_and_exclusions(capsys, tmp_path):
+    config = tmp_path / "config.toml"
+    config.write_text(f'[recommend]\nembed_model = "hashing"\ncache_dir = "{tmp_path / "cache"}"\n'
+                      f'[preferences]\ndb_path = "{tmp_path / "prefs.sqlite3"}"\n')
+    code, out, _ = run(capsys, "--config", config, "recommend", "who", "sings", "this", "--now-playing", "nope")
+    assert code == 0 and "answer: Nothing is playing" in out
+    code, out, _ = run(capsys, "--config", config, "recommend", "anything but country", "--json", "--k", "5")
+    d = json.loads(out)
+    assert code == 0 and d["exclude"] == {"genre": "country"} and len(d["items"]) == 5
+    assert "left out: genre country" in d["note"]

@@ -16,9 +16,11 @@ found, in `parser.py`).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Iterable, Mapping
 
 from assistant.nlu import lexicon as L
+from assistant.nlu.intent import IntentResult
 from assistant.nlu.years import find_years
 
 MAX_PHRASE_WORDS = 6
@@ -129,8 +131,9 @@ def _shape(w: str) -> str:
     return "long" if len(w) >= 8 else "mid"
 
 
-def token_features(tokens, lex: list[list[str]], gaz: list[list[str]], years: list[list[str]]) -> list[list[str]]:
-    """CRF features per token: the word and its neighbours, affixes, lexicon, name and year marks."""
+def token_features(tokens, lex: list[list[str]], gaz: list[list[str]], years: list[list[str]],
+                   rule: list[list[str]] | None = None) -> list[list[str]]:
+    """CRF features per token: the word and its neighbours, affixes, lexicon, name, year and rule-slot marks."""
     n = len(tokens)
     out = []
     for i, w in enumerate(tokens):
@@ -152,6 +155,8 @@ def token_features(tokens, lex: list[list[str]], gaz: list[list[str]], years: li
         f.extend(lex[i])
         f.extend(gaz[i])
         f.extend(years[i])
+        if rule is not None:
+            f.extend(rule[i])
         for d in (-1, 1):  # neighbours' marks, coarse
             j = i + d
             if 0 <= j < n:
@@ -173,3 +178,57 @@ def intent_features(tokens, rule_intent: str, gaz_kinds: Iterable[str], lex_kind
     f += [f"lex={k}" for k in lex_kinds]
     f.append(f"len={min(len(tokens), 12) // 3}")
     return f
+
+
+def rule_marks(tokens, result: IntentResult) -> list[list[str]]:
+    """Per token, "rule:B-kind" / "rule:I-kind" for the slots the rule grammar cut out."""
+    marks: list[list[str]] = [[] for _ in tokens]
+    for kind, value in result.heard.items():
+        words = value.split()
+        at = next((i for i in range(len(tokens) - len(words) + 1) if list(tokens[i:i + len(words)]) == words), None)
+        if words and at is not None:
+            marks[at].append(f"rule:B-{kind}")
+            for k in range(at + 1, at + len(words)):
+                marks[k].append(f"rule:I-{kind}")
+    return marks
+
+
+@dataclass
+class Analysis:
+    """What the feature functions need of one utterance, computed once."""
+
+    tokens: list[str]
+    lex: list[list[str]]
+    gaz: list[list[str]]
+    years: list[list[str]]
+    rule: IntentResult  # the rule grammar's parse without catalog look-ups
+
+
+class Featurizer:
+    """Token and intent features for one set of names; shared by training and parsing, so both
+    see the same features. `rule_slots`: the rule grammar's slot spans are tagger features too."""
+
+    def __init__(self, names: Mapping[str, Iterable[str]], genres: Iterable[str] = (), rule_slots: bool = False):
+        from assistant.nlu.rules import RuleParser  # rules -> gazetteer -> recommend: loaded when used
+
+        self.lexicon = lexicon_index(genres)
+        self.names = names_index(names)
+        self.rules = RuleParser(None)
+        self.rule_slots = rule_slots
+
+    def analyze(self, tokens, rule: IntentResult | None = None) -> Analysis:
+        tokens = list(tokens)
+        return Analysis(tokens, self.lexicon.mark(tokens, "lex"), self.names.mark(tokens, "gaz"), year_marks(tokens),
+                        rule if rule is not None else self.rules.parse(" ".join(tokens)))
+
+    def tokens(self, a: Analysis) -> list[list[str]]:
+        return token_features(a.tokens, a.lex, a.gaz, a.years, rule_marks(a.tokens, a.rule) if self.rule_slots else None)
+
+    def intent(self, a: Analysis, tags) -> list[str]:
+        gaz_kinds = {m.split(":")[1][2:] + (":n" if m.endswith(":n") else "") for marks in a.gaz for m in marks
+                     if m.startswith("gaz:B-")}
+        lex_kinds = {m.split(":")[1][2:] for marks in a.lex for m in marks if m.startswith("lex:B-")}
+        if any(a.years):
+            lex_kinds.add("year")
+        lex_kinds.update(f"tag={t[2:]}" for t in tags if t.startswith("B-"))
+        return intent_features(a.tokens, a.rule.intent, gaz_kinds, lex_kinds)

@@ -39,8 +39,7 @@ import numpy as np
 from assistant.asr.text import normalize_text
 from assistant.nlu import lexicon as L
 from assistant.nlu.datasets import spans as tag_spans
-from assistant.nlu.features import (CUE_WORDS, NEGATION_WORDS, PhraseIndex, intent_features, lexicon_index,
-                                    names_index, token_features, year_marks)
+from assistant.nlu.features import CUE_WORDS, NEGATION_WORDS, Featurizer
 from assistant.nlu.gazetteer import Gazetteer
 from assistant.nlu.intent import CONTENT_INTENTS, EntityMatch, IntentResult
 from assistant.nlu.model import NluModel
@@ -103,10 +102,10 @@ class IntentParser:
         self.model = None
         if learned:
             self.model = model if isinstance(model, NluModel) else NluModel.load(model)
-        genres = gazetteer.names("genre") if gazetteer is not None else []
-        self._lexicon = lexicon_index(normalize_text(g) for g in genres)
-        self._names: PhraseIndex = names_index(
-            {k: [normalize_text(n) for n in gazetteer.names(k)] for k in NAME_KINDS} if gazetteer else {})
+        genres = [normalize_text(g) for g in gazetteer.names("genre")] if gazetteer is not None else []
+        names = {k: [normalize_text(n) for n in gazetteer.names(k)] for k in NAME_KINDS} if gazetteer else {}
+        rule_slots = bool(self.model.meta.get("rule_slots")) if self.model is not None else False
+        self._features = Featurizer(names, genres, rule_slots)
 
     # ------------------------------------------------------------------ public
     def parse(self, text: str) -> IntentResult:
@@ -140,19 +139,10 @@ class IntentParser:
 
     # --------------------------------------------------------------- learned
     def _tag_and_classify(self, norm: str, tokens: list[str]):
-        rule = self._bare_rules.parse(norm)
-        lex = self._lexicon.mark(tokens, "lex")
-        gaz = self._names.mark(tokens, "gaz")
-        years = year_marks(tokens)
-        tags, _ = self.model.tagger.tag(token_features(tokens, lex, gaz, years))
-        gaz_kinds = {m.split(":")[1][2:] + (":n" if m.endswith(":n") else "") for marks in gaz for m in marks
-                     if m.startswith("gaz:B-")}
-        lex_kinds = {m.split(":")[1][2:] for marks in lex for m in marks if m.startswith("lex:B-")}
-        if any(years):
-            lex_kinds.add("year")
-        lex_kinds.update(f"tag={t[2:]}" for t in tags if t.startswith("B-"))
-        probs = self.model.classifier.probabilities(intent_features(tokens, rule.intent, gaz_kinds, lex_kinds))
-        return tags, rule, probs
+        a = self._features.analyze(tokens, self._bare_rules.parse(norm))
+        tags, _ = self.model.tagger.tag(self._features.tokens(a))
+        probs = self.model.classifier.probabilities(self._features.intent(a, tags))
+        return tags, a.rule, probs
 
     def _parse_learned(self, norm: str) -> IntentResult:
         tokens = norm.split()

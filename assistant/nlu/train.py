@@ -29,10 +29,9 @@ import numpy as np
 from assistant.asr.text import normalize_text
 from assistant.nlu import templates as T
 from assistant.nlu.datasets import Example, _example, names_of
-from assistant.nlu.features import intent_features, lexicon_index, names_index, token_features, year_marks
+from assistant.nlu.features import Featurizer
 from assistant.nlu.model import (FORMAT_VERSION, INTENTS_FILE, META_FILE, SLOTS_FILE, CrfOptions, IntentClassifier,
                                  NluModel, SlotTagger)
-from assistant.nlu.rules import RuleParser
 from assistant.recommend.matcher import spoken_forms
 
 _SLOT = __import__("re").compile(r"\{(\w+)\}")
@@ -51,6 +50,7 @@ class TrainOptions:
     other_media_as_none: bool = False  # play_radio/podcasts/audiobook train the classifier as "none" (measured: worse)
     classifier_c: float = 4.0
     calibration_folds: int = 3
+    rule_slots: bool = False  # the rule grammar's slot spans as tagger features
     crf: CrfOptions = field(default_factory=CrfOptions)
 
 
@@ -110,31 +110,6 @@ def template_examples(vocab: CatalogVocabulary, options: TrainOptions = TrainOpt
     return out
 
 
-class FeatureMaker:
-    """Token and intent features with one gazetteer of names (exact phrases)."""
-
-    def __init__(self, names: dict[str, set[str]], genres: Sequence[str]):
-        self.lexicon = lexicon_index(genres)
-        self.names = names_index(names)
-        self.rules = RuleParser(None)
-
-    def tokens(self, tokens) -> list[list[str]]:
-        return token_features(tokens, self.lexicon.mark(tokens, "lex"), self.names.mark(tokens, "gaz"),
-                              year_marks(tokens))
-
-    def intent(self, tokens, tags) -> list[str]:
-        gaz = self.names.mark(tokens, "gaz")
-        lex = self.lexicon.mark(tokens, "lex")
-        gaz_kinds = {m.split(":")[1][2:] + (":n" if m.endswith(":n") else "") for marks in gaz for m in marks
-                     if m.startswith("gaz:B-")}
-        lex_kinds = {m.split(":")[1][2:] for marks in lex for m in marks if m.startswith("lex:B-")}
-        if any(year_marks(tokens)):
-            lex_kinds.add("year")
-        lex_kinds.update(f"tag={t[2:]}" for t in tags if t.startswith("B-"))
-        rule = self.rules.parse(" ".join(tokens)).intent
-        return intent_features(tokens, rule, gaz_kinds, lex_kinds)
-
-
 def _training_names(vocab: CatalogVocabulary, examples: Sequence[Example], options: TrainOptions) -> dict[str, set[str]]:
     rng = random.Random(options.seed + 1)
     names = vocab.names()
@@ -187,14 +162,15 @@ def train_model(examples: Sequence[Example], songs, out_dir: Path, options: Trai
     out_dir.mkdir(parents=True, exist_ok=True)
     vocab = CatalogVocabulary.from_songs(songs)
     data = [*examples, *template_examples(vocab, options)]
-    maker = FeatureMaker(_training_names(vocab, data, options), vocab.genres)
+    maker = Featurizer(_training_names(vocab, data, options), vocab.genres, options.rule_slots)
+    analyses = {id(e): maker.analyze(e.tokens) for e in data}
     rng = random.Random(options.seed + 3)
     music = [e for e in data if e.intent != "none"]
     # "play bbc radio four" is not music, but its words would teach the tagger that "play X" has no name.
     none = [e for e in data if e.intent == "none" and e.label not in OTHER_MEDIA
             and not _PLAYISH & set(e.tokens)]
     tag_data = music + rng.sample(none, min(len(none), options.tagger_none_examples))
-    xs = [maker.tokens(e.tokens) for e in tag_data]
+    xs = [maker.tokens(analyses[id(e)]) for e in tag_data]
     ys = [list(e.tags) for e in tag_data]
     log(f"slot tagger: {len(tag_data)} sentences ({len(music)} music)")
     # Out-of-fold tags for the classifier's tag features; the final tagger sees everything.
@@ -209,8 +185,8 @@ def train_model(examples: Sequence[Example], songs, out_dir: Path, options: Trai
     for e in intent_data:
         tags = tag_of.get(id(e))
         if tags is None:  # an out-of-domain sentence the tagger did not train on
-            tags = final_tagger.tag(maker.tokens(e.tokens))[0]
-        feats.append(maker.intent(e.tokens, tags))
+            tags = final_tagger.tag(maker.tokens(analyses[id(e)]))[0]
+        feats.append(maker.intent(analyses[id(e)], tags))
     labels = [e.intent for e in intent_data]
     log(f"intent classifier: {len(intent_data)} sentences")
     temperature = calibrate(feats, labels, options)
@@ -220,7 +196,7 @@ def train_model(examples: Sequence[Example], songs, out_dir: Path, options: Trai
     counts: dict[str, int] = {}
     for e in data:
         counts[e.source] = counts.get(e.source, 0) + 1
-    meta = {"format": FORMAT_VERSION, "temperature": temperature, "sentences": counts,
+    meta = {"format": FORMAT_VERSION, "temperature": temperature, "rule_slots": options.rule_slots, "sentences": counts,
             "tagger_sentences": len(tag_data), "classifier_sentences": len(intent_data),
             "intents": classifier.intents, "options": asdict(options),
             "train_seconds": round(time.monotonic() - start, 1)}

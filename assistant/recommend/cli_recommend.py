@@ -30,12 +30,19 @@ def run(args: argparse.Namespace) -> int:
     config = load_config(args.config or default_config_path())
     with RecommendService(config, extra_catalogs=args.catalog, progress=sys.stderr.isatty()) as service:
         intent, rec = service.handle_text(" ".join(args.text), user=args.user, now_playing=args.now_playing, k=args.k)
+        answer = service.answer(intent, args.now_playing)
     if args.json:
         out = rec.to_dict() if rec is not None else {**intent.to_dict(), "items": []}
+        if answer is not None:
+            out["answer"] = answer.to_dict()
         print(json.dumps(out, ensure_ascii=False))
         return 0
     slots = ", ".join(f"{k}={v}" for k, v in intent.slots.items()) or "no slots"
-    print(f"{intent.intent} ({intent.confidence:.2f}): {slots}")
+    excluded = f"; not {', '.join(f'{k}={v}' for k, v in intent.exclude.items())}" if intent.exclude else ""
+    print(f"{intent.intent} ({intent.confidence:.2f}): {slots}{excluded}")
+    if answer is not None:
+        print(f"answer: {answer.text}")
+        return 0
     if rec is None:
         print("(a player command: no songs to suggest)")
         return 0
