@@ -191,6 +191,8 @@ class FuzzReport:
     closes: Counter = field(default_factory=Counter)    # connections closed by the daemon, by close code
     reconnects: int = 0
     internal_errors: int = 0                # `internal` error events: a bug answered politely
+    client_send_errors: int = 0             # the fuzzing client's own library failed a send (the connection was cut)
+    unreachable: bool = False               # the daemon stopped accepting connections
     seconds: float = 0.0
 
     def to_dict(self) -> dict:
@@ -230,9 +232,18 @@ class FuzzClient:
         self.reader: asyncio.Task | None = None
 
     async def _connect(self) -> None:
+        """Connect, retrying for a while: a refused connection means the daemon is gone (a crash, reported)."""
         from websockets.asyncio.client import connect
 
-        self.ws = await connect(self.url, max_size=None, open_timeout=60)
+        for attempt in range(20):
+            try:
+                self.ws = await connect(self.url, max_size=None, open_timeout=60)
+                break
+            except OSError:
+                if attempt == 19:
+                    self.report.unreachable = True
+                    raise
+                await asyncio.sleep(0.5)
         self.reader = asyncio.create_task(self._read(self.ws))
 
     async def _read(self, ws) -> None:
@@ -258,6 +269,9 @@ class FuzzClient:
         try:
             await self.ws.send(frame, text=text)
         except ConnectionClosed:
+            await self._reconnect()
+        except Exception:  # noqa: BLE001 - the client library tripping over a connection the daemon cut: start afresh
+            self.report.client_send_errors += 1
             await self._reconnect()
 
     async def _reconnect(self) -> None:
@@ -364,11 +378,21 @@ async def clean_client(url: str, speech, timeout_s: float = 120.0) -> dict:
         await ws.send(json.dumps({"type": "audio.start", "id": "clean-audio"}))
         ack = await until(lambda m: m.get("request") == "clean-audio")
         source = ack.get("source")
-        pcm = pcm16(speech)
-        for i in range(0, len(pcm), 1280):  # 40 ms frames at about 1.3 x real time
-            await ws.send(pcm[i:i + 1280])
-            await asyncio.sleep(0.03)
-        final = await until(lambda m: m["type"] == "transcript.final" and m.get("source") == source)
+
+        async def talk() -> None:  # like a microphone: the command, then room noise until told to stop
+            pcm, k = pcm16(speech), 0
+            while True:
+                for i in range(0, len(pcm), 1280):  # 40 ms frames at about 1.3 x real time
+                    await ws.send(pcm[i:i + 1280])
+                    await asyncio.sleep(0.03)
+                k += 1
+                pcm = pcm16(room(1000, k))
+
+        talker = asyncio.create_task(talk())
+        try:
+            final = await until(lambda m: m["type"] == "transcript.final" and m.get("source") == source)
+        finally:
+            talker.cancel()
         await ws.send(json.dumps({"type": "audio.end", "id": "clean-end"}))
         await until(lambda m: m.get("request") == "clean-end")
         return {"typed": typed["type"], "typed_items": len(typed.get("items") or []), "spoken_final": final["text"],
@@ -446,7 +470,7 @@ async def run_bench(args) -> dict:
             "report": report.to_dict(), "after": state, "health": health, "clean_client": clean, "alive_after": alive,
             "exit_code": code, "log_problems": problems[:20], "rss_mb_after_warmup": round(rss_warm, 1),
             "rss_mb_end": round(rss_end, 1), "rss_growth_pct": round(100 * (rss_end - rss_warm) / rss_warm, 2),
-            "crashes": int(not alive) + len(problems) + report.internal_errors + report.closes.get(1011, 0),
+            "crashes": int(not alive or report.unreachable) + len(problems) + report.internal_errors + report.closes.get(1011, 0),
             "log": str(daemon.log)}
 
 

@@ -55,7 +55,7 @@ def test_fuzzed_daemon_still_serves_and_logs_no_traceback(tmp_path, tiny_checkpo
         report, settled, clean = asyncio.run(main())
         assert proc.poll() is None, "the daemon died under fuzzing"
         assert report.messages >= MESSAGES
-        assert report.internal_errors == 0 and report.closes.get(1011, 0) == 0, report.to_dict()
+        assert not report.unreachable and report.internal_errors == 0 and report.closes.get(1011, 0) == 0, report.to_dict()
         assert report.errors["bad_json"] and report.errors["bad_message"], report.to_dict()  # the garbage was parsed and refused
         assert settled == {"clients": 0, "remote_sources": 0, "asr_queue": 0, "music_queue": 0}, settled
         assert fz.http_json(port, "/healthz")["status"] == "ok"

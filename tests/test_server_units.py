@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -126,6 +128,10 @@ def test_decode_pcm_formats():
         decode_pcm(b"\x00\x00\x00", AudioFormat())
     with pytest.raises(ProtocolError, match="NaN"):
         decode_pcm(np.array([np.nan], dtype="<f4").tobytes(), AudioFormat("pcm_f32le"))
+    with warnings.catch_warnings():  # huge floats are clipped, without numpy overflow warnings in the daemon's log
+        warnings.simplefilter("error")
+        assert np.allclose(decode_pcm(np.array([3e38, 3e38, 0.5, -2], dtype="<f4").tobytes(), AudioFormat("pcm_f32le", 16000, 2)),
+                           [1.0, -0.25])
 
 
 def test_remote_source_resamples_to_16k():

@@ -26,12 +26,15 @@ def decode_pcm(data: bytes, fmt: AudioFormat) -> np.ndarray:
         raise ProtocolError(E_BAD_AUDIO, f"binary frame of {len(data)} bytes is not a whole number of "
                             f"{fmt.bytes_per_frame}-byte {fmt.encoding} sample frames ({fmt.channels} channel(s))")
     dtype, scale = _DTYPES[fmt.encoding]
-    x = np.frombuffer(data, dtype=dtype).astype(np.float32) * scale
+    x = np.frombuffer(data, dtype=dtype)
+    if fmt.encoding == "pcm_f32le":  # checked and clipped before any arithmetic, which NaN or 1e38 would upset
+        if not np.all(np.isfinite(x)):
+            raise ProtocolError(E_BAD_AUDIO, "binary frame holds NaN or infinite float samples")
+        x = np.clip(x, -1.0, 1.0)
+    x = x.astype(np.float32) * scale
     if fmt.channels > 1:
         x = x.reshape(-1, fmt.channels).mean(axis=1)
-    if fmt.encoding == "pcm_f32le" and not np.all(np.isfinite(x)):
-        raise ProtocolError(E_BAD_AUDIO, "binary frame holds NaN or infinite float samples")
-    return np.clip(x, -1.0, 1.0) if fmt.encoding == "pcm_f32le" else x
+    return x
 
 
 class RemoteSource:
