@@ -283,6 +283,8 @@ class Daemon:
         except p.ProtocolError as exc:
             exc.request = msg.id
             raise
+        except AssistantError as exc:  # an unknown song id, say: answered with the feedback's id
+            raise p.ProtocolError(p.E_BAD_MESSAGE, str(exc), msg.id) from None
 
     def open_remote(self, msg: p.AudioStart, session: str) -> RemoteSource:
         n = self._remote_counts[session] = self._remote_counts.get(session, 0) + 1

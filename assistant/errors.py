@@ -12,3 +12,7 @@ class AssistantError(Exception):
 
     def __init__(self, message: str):
         super().__init__(" ".join(str(message).split()))
+
+
+class StorageError(AssistantError):
+    """The preference store could not read or write (disk full, locked, I/O error, corrupt); nothing was changed."""

@@ -47,12 +47,12 @@ def recognizer_model(request) -> tuple[Path, bool]:
 
 
 def start_daemon(tmp_path: Path, env: dict, model: Path, port: int | None = None, extra_config: str = "",
-                 args: Sequence[str] = ()) -> tuple[subprocess.Popen, int, Path]:
-    """Write tmp_path/config.toml (model, port, preference DB in tmp_path, then `extra_config`) and run `serve ARGS`."""
+                 args: Sequence[str] = (), db_path: Path | None = None) -> tuple[subprocess.Popen, int, Path]:
+    """Write tmp_path/config.toml (model, port, preference DB `db_path` or in tmp_path, then `extra_config`) and run `serve ARGS`."""
     port = port or free_port()
     cfg = tmp_path / "config.toml"
     cfg.write_text(f'[asr]\nmodel_path = "{model}"\n[server]\nport = {port}\n'
-                   f'[preferences]\ndb_path = "{tmp_path / "prefs.sqlite3"}"\n{extra_config}', encoding="utf-8")
+                   f'[preferences]\ndb_path = "{db_path or tmp_path / "prefs.sqlite3"}"\n{extra_config}', encoding="utf-8")
     log = tmp_path / "daemon.log"
     with open(log, "ab") as out:
         proc = subprocess.Popen([sys.executable, "-m", "assistant", "--config", str(cfg), "serve", *args],

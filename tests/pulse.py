@@ -3,6 +3,7 @@
     with VirtualMic(tmp_dir) as vm:          # skips the test when PulseAudio is missing
         env = {**os.environ, **vm.env}       # give this to the daemon subprocess
         vm.play(wav_path)                    # paplay into the null sink
+        vm.unload_sink(); vm.load_sink()     # the microphone disappears and returns
 
 The server runs as the current user (root works: no --system, `-n` skips the
 default script, modules are loaded on the command line), listens on a unix
@@ -74,13 +75,32 @@ class VirtualMic:
             if time.monotonic() > deadline:
                 raise RuntimeError("pulseaudio did not start within 15 s")
             time.sleep(0.05)
+        self._use_sink()
+        return self
+
+    def _use_sink(self) -> None:
+        """The sink as default output, its monitor as default input, kept running by a pacat of silence."""
         self.pactl("set-default-sink", SINK)
         self.pactl("set-default-source", f"{SINK}.monitor")
+        if self.keepalive is not None and self.keepalive.poll() is None:
+            self.keepalive.terminate()
+            self.keepalive.wait()
         self.keepalive = subprocess.Popen(
             ["pacat", "--playback", "--raw", "--format=s16le", f"--rate={RATE_HZ}", "--channels=1", "--latency-msec=20", "/dev/zero"],
             env=self._run_env(), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self.wait_low_latency()
-        return self
+
+    def unload_sink(self) -> None:
+        """The microphone goes away: the null sink, and with it its monitor (the default input), is unloaded."""
+        for line in self.pactl("list", "short", "modules").splitlines():
+            index, name, *_ = line.split("\t")
+            if name == "module-null-sink":
+                self.pactl("unload-module", index)
+
+    def load_sink(self) -> None:
+        """The microphone comes back: the null sink is loaded again and made the default."""
+        self.pactl("load-module", "module-null-sink", f"sink_name={SINK}", f"rate={RATE_HZ}", "channels=1", "format=s16le")
+        self._use_sink()
 
     def sink_latency_us(self) -> int | None:
         m = re.search(r"^\s+Latency: (\d+) usec", self.pactl("list", "sinks"), flags=re.M)

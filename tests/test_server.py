@@ -22,7 +22,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from assistant.config import Config, ServerConfig, load_config
 from assistant.daemon import Daemon, DaemonOptions
-from assistant.errors import AssistantError
+from assistant.errors import AssistantError, StorageError
 from assistant.server.commands import CommandResult
 from synthetic import room, speechlike  # noqa: F401  (test_daemon imports them from here)
 
@@ -82,6 +82,8 @@ class FakeMusic:
     def feedback(self, user: str, song_id: str, kind: str) -> None:
         if song_id == "missing":
             raise AssistantError(f"unknown song id {song_id!r}")
+        if song_id == "disk-full":
+            raise StorageError("preference database /x/p.sqlite3: the disk is full (database or disk is full); nothing was recorded")
         self.feedback_log.append((user, song_id, kind))
 
     def close(self) -> None:
@@ -235,7 +237,10 @@ def test_feedback_acks_records_and_sets_now_playing():
                 assert ack["of"] == "feedback" and ack["request"] == "f1"
                 await ws.send(json.dumps({"type": "feedback", "id": "f2", "song_id": "missing", "kind": "like"}))
                 err = await recv(ws, "error")
-                assert err["code"] == "bad_message" and "unknown song id" in err["message"]
+                assert err["code"] == "bad_message" and "unknown song id" in err["message"] and err["request"] == "f2"
+                await ws.send(json.dumps({"type": "feedback", "id": "f3", "song_id": "disk-full", "kind": "like"}))
+                err = await recv(ws, "error")
+                assert err["code"] == "storage" and "disk is full" in err["message"] and err["request"] == "f3"
                 await ws.send(json.dumps({"type": "query", "text": "more like this"}))
                 await recv(ws, "recommendations")
         assert music.feedback_log == [("default", "s1", "played")]

@@ -3,8 +3,9 @@
 Layout: `<cache_dir>/index-<key>/{index.faiss, manifest.json}` where key hashes
 the model label, the document version and the catalog fingerprint (SHA-256 of
 every song document). An index is reused only when its manifest matches the
-model, dimension, fingerprint, document version and index kind; otherwise it
-is rebuilt. Writes go to a temporary folder renamed into place, so a crash
+model, dimension, fingerprint, document version and index kind, and the index
+file still has the checksum (CRC-32) it was written with; otherwise it is
+rebuilt. Writes go to a temporary folder renamed into place, so a crash
 mid-build never leaves a half index that looks complete.
 
 `cache_dir` comes from `[recommend] cache_dir`, else the user's cache folder
@@ -20,7 +21,8 @@ import shutil
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+import zlib
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -53,6 +55,7 @@ class Manifest:
     songs_per_s: float
     recall_at_10: float | None = None
     search_effort: int | None = None  # IVF nprobe or HNSW efSearch that reached the recall
+    index_crc32: int | None = None  # of index.faiss as written: a file damaged since (a bit flip faiss would load) is rebuilt
 
     @classmethod
     def read(cls, path: Path) -> "Manifest | None":
@@ -112,11 +115,21 @@ def build_index(documents: list[str], embedder: Embedder, options: IndexOptions,
     return index, time.perf_counter() - start
 
 
-def _write(folder: Path, index: VectorIndex, manifest: Manifest) -> None:
+def _crc32(path: Path) -> int:
+    crc = 0
+    with path.open("rb") as fh:
+        while chunk := fh.read(1 << 20):
+            crc = zlib.crc32(chunk, crc)
+    return crc
+
+
+def _write(folder: Path, index: VectorIndex, manifest: Manifest) -> Manifest:
+    """The index and its manifest, renamed into place together; returns the manifest with the file's checksum."""
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=folder.name + ".", suffix=".tmp", dir=folder.parent))
     try:
         index.save(tmp / INDEX_FILE)
+        manifest = replace(manifest, index_crc32=_crc32(tmp / INDEX_FILE))
         (tmp / MANIFEST_FILE).write_text(json.dumps(asdict(manifest), indent=2), encoding="utf-8")
         if folder.exists():
             shutil.rmtree(folder)  # a stale cache entry of ours, never user data
@@ -124,6 +137,7 @@ def _write(folder: Path, index: VectorIndex, manifest: Manifest) -> None:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    return manifest
 
 
 def ensure_index(catalog: Catalog, embedder: Embedder, cfg: RecommendConfig, *, force: bool = False,
@@ -140,11 +154,12 @@ def ensure_index(catalog: Catalog, embedder: Embedder, cfg: RecommendConfig, *, 
     manifest = Manifest.read(folder / MANIFEST_FILE)
     if not force and is_fresh(manifest, embedder.label, fingerprint, kind):
         try:
-            index = VectorIndex.load(folder / INDEX_FILE, manifest.kind, manifest.recall_at_10, manifest.search_effort)
-            if len(index) == manifest.songs == len(catalog):
-                return index, manifest, False
-        except RuntimeError:
-            pass  # unreadable index file: rebuild it
+            if manifest.index_crc32 is None or _crc32(folder / INDEX_FILE) == manifest.index_crc32:
+                index = VectorIndex.load(folder / INDEX_FILE, manifest.kind, manifest.recall_at_10, manifest.search_effort)
+                if len(index) == manifest.songs == len(catalog):
+                    return index, manifest, False
+        except (OSError, RuntimeError):
+            pass  # a missing, damaged or unreadable index file: rebuild it
     index, seconds = build_index(documents, embedder, options, progress)
     manifest = Manifest(
         format=MANIFEST_FORMAT, model=embedder.label, dimension=index.dimension, catalog_fingerprint=fingerprint,
@@ -153,7 +168,7 @@ def ensure_index(catalog: Catalog, embedder: Embedder, cfg: RecommendConfig, *, 
         songs_per_s=round(len(index) / seconds, 1) if seconds > 0 else 0.0,
         recall_at_10=index.recall_at_10, search_effort=index.search_effort)
     try:
-        _write(folder, index, manifest)
+        manifest = _write(folder, index, manifest)
     except OSError as exc:
         raise AssistantError(f"cannot write the index cache {folder}: {exc.strerror}; "
                              "set [recommend] cache_dir to a writable folder") from None

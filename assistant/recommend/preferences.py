@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Sequence
 
 from assistant.config import PreferencesConfig, resolve_path
-from assistant.errors import AssistantError
+from assistant.errors import AssistantError, StorageError
 
 APP_NAME = "assistant"
 DB_FILE = "preferences.sqlite3"
@@ -142,19 +142,22 @@ class PreferenceStore:
                 raise
 
     def _guard(self, fn, *args):
-        """Run fn, turning SQLite failures into one-line AssistantErrors."""
+        """Run fn, turning SQLite failures into one-line StorageErrors (AssistantErrors)."""
         try:
             return fn(*args)
         except sqlite3.OperationalError as exc:
             text = str(exc)
             if "locked" in text or "busy" in text:
-                raise AssistantError(
+                raise StorageError(
                     f"preference database {self.path} is locked by another process (waited "
                     f"{self.busy_timeout_ms} ms); nothing was changed: try again, or stop the other writer") from None
-            raise AssistantError(f"preference database {self.path} cannot be used ({text}); it was left "
-                                 "untouched: check its permissions or set [preferences] db_path") from None
+            if "full" in text:
+                raise StorageError(f"preference database {self.path}: the disk is full ({text}); nothing was recorded "
+                                   "and what was stored is kept: free some space and try again") from None
+            raise StorageError(f"preference database {self.path} cannot be used ({text}); it was left "
+                               "untouched: check its permissions or set [preferences] db_path") from None
         except sqlite3.DatabaseError as exc:
-            raise AssistantError(
+            raise StorageError(
                 f"preference database {self.path} is corrupt or not a SQLite database ({exc}); it was left "
                 "untouched: move it aside to start a new one, or set [preferences] db_path") from None
 

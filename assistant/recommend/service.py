@@ -35,11 +35,12 @@ Errors meant for the user are `AssistantError`s with one-line messages.
 
 from __future__ import annotations
 
+import logging
 import threading
 from typing import Sequence
 
 from assistant.config import Config
-from assistant.errors import AssistantError
+from assistant.errors import AssistantError, StorageError
 from assistant.nlu.gazetteer import Gazetteer
 from assistant.nlu.intent import IntentResult
 from assistant.nlu.parser import make_parser
@@ -52,6 +53,8 @@ from assistant.recommend.preferences import EVENT_KINDS, PreferenceStore
 from assistant.recommend.profile import UserProfile, build_profile
 from assistant.recommend.ranker import Ranker, RankOptions, Recommendation
 from assistant.recommend.song import Song
+
+log = logging.getLogger(__name__)
 
 RANKED_INTENTS = frozenset({"play", "recommend", "similar", "next"})
 REQUESTED_MIN_SCORE = 0.85  # a play request "names" a song when the title matched at least this well
@@ -99,7 +102,7 @@ class RecommendService:
         if intent.intent in ("like", "dislike") and about:
             self.feedback(user, playing, "liked" if intent.intent == "like" else "disliked")
         if intent.intent == "next" and about:
-            self.feedback(user, playing, "skipped")
+            self._record_aside(user, playing, "skipped")
         if intent.intent not in RANKED_INTENTS:
             return intent, None
         rec = self.recommend(intent, user, playing, k)
@@ -108,8 +111,16 @@ class RecommendService:
             named = any(e.kind == "track" and e.score >= REQUESTED_MIN_SCORE and top.id in e.song_ids
                         for e in intent.entities)
             if named:
-                self.feedback(user, top.id, "requested")
+                self._record_aside(user, top.id, "requested")
         return intent, rec
+
+    def _record_aside(self, user: str, song_id: str, kind: str) -> None:
+        """A side effect of a request (`requested`, `skipped` by "next"): a store that cannot write it does not
+        cost the listener the answer; it is logged."""
+        try:
+            self.feedback(user, song_id, kind)
+        except StorageError as exc:
+            log.warning("%s for %s not recorded: %s", kind, song_id, exc)
 
     def answer(self, intent: IntentResult, now_playing: str | None = None) -> Answer | None:
         """The answer to a what_is_playing request; None for any other intent."""

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from assistant.errors import AssistantError
+from assistant.errors import AssistantError, StorageError
 from assistant.server import protocol as p
 from assistant.server.hub import Hub
 from assistant.server.metrics import DaemonMetrics
@@ -74,6 +74,9 @@ class CommandRunner:
             return
         try:
             result = await self.worker.call(self.music.handle, text, origin.user, self.now_playing.get(origin.user))
+        except StorageError as exc:  # "i like this" on a full disk, say
+            self._error(p.E_STORAGE, str(exc), origin)
+            return
         except AssistantError as exc:
             self._error(p.E_BAD_MESSAGE, str(exc), origin)
             return
@@ -97,7 +100,10 @@ class CommandRunner:
     async def feedback(self, user: str, song_id: str, kind: str) -> None:
         if self.music is None:
             raise p.ProtocolError(p.E_UNAVAILABLE, f"feedback not recorded: {self.unavailable}")
-        await self.worker.call(self.music.feedback, user, song_id, kind)
+        try:
+            await self.worker.call(self.music.feedback, user, song_id, kind)
+        except StorageError as exc:
+            raise p.ProtocolError(p.E_STORAGE, str(exc)) from None
         self.metrics.feedback.inc(1, kind)
         if kind == "played":
             self.now_playing[user] = song_id

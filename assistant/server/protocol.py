@@ -51,6 +51,7 @@ E_BAD_AUDIO = "bad_audio"                # binary frame not a whole number of sa
 E_AUDIO_OVERFLOW = "audio_overflow"      # remote audio arrived faster than it is processed; frames dropped
 E_BAD_STATE = "bad_state"                # e.g. audio.start while a stream is already open
 E_UNAVAILABLE = "unavailable"            # a component (recognizer, recommender) is not loaded
+E_STORAGE = "storage"                    # the preference store could not record it (disk full, locked, I/O); nothing changed
 E_PLAYER = "player"                      # the music player (MPD) is unreachable or refused an action; the message says which
 E_INTERNAL = "internal"                  # a bug; the message says what failed
 
