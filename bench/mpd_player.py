@@ -6,9 +6,10 @@ A private `mpd` (tests/mpd_server.py: null audio output, software mixer)
 plays a music folder of six generated, tagged 60 s songs named after hits of
 the default catalog. `assistant serve --input none` runs with `[player]
 backend = "mpd"`, the shipped model and that folder as the whole catalog
-(`use_default_catalog = false`, the default embedding model), so that every
-command the recognizer turns into a "play" request has playable songs, however
-badly it heard the names; ranking on the 3,162-song default catalog costs a
+(`use_default_catalog = false`, the default embedding model, `exclude_recent
+= 0` so songs played a minute ago may come back), so that every command the
+recognizer turns into a "play" request has playable songs, however badly it
+heard the names; ranking on the 3,162-song default catalog costs a
 few milliseconds more (see the Recommender section).
 One WebSocket client streams espeak-ng commands in real time as remote audio
 ("play shape of you by ed sheeran", ...), 3 s of room noise apart; the bench
@@ -155,7 +156,7 @@ async def run(args) -> dict:
     with MpdServer(tmp / "mpd", MUSIC) as mpd:
         d = DaemonProcess(tmp, model, dict(os.environ), ["--input", "none"],
                           f'[player]\nbackend = "mpd"\nport = {mpd.port}\nduck_volume = {DUCK_VOLUME}\n'
-                          f'[recommend]\nuse_default_catalog = false\nmusic_folders = ["{MUSIC}"]\n')
+                          f'[recommend]\nuse_default_catalog = false\nmusic_folders = ["{MUSIC}"]\nexclude_recent = 0\n')
         try:
             await d.wait_ready(need_listening=False, timeout_s=900)
             watch = MpdWatch(mpd.port)

@@ -270,3 +270,33 @@ def test_song_missing_from_mpds_database_is_named_and_the_rest_plays(tmp_path):
         assert error["utterance"] == "q1" and st["file"] != "Adele/Hello.ogg"
 
     asyncio.run(asyncio.wait_for(main(), TIMEOUT_S))
+
+
+def test_player_without_music_folders_says_what_to_set_and_maps_paths(tmp_path):
+    from assistant.player.mpd import MpdPlayer, _mpd_message
+    from assistant.server import protocol as p
+
+    async def main():
+        published = []
+
+        async def resolve(ids):
+            return {}
+
+        async def feedback(user, song_id, kind):
+            return None
+
+        player = MpdPlayer(PlayerConfig(backend="mpd"), (), publish=published.append, resolve=resolve, feedback=feedback)
+        actions = asyncio.create_task(player._run_actions())
+        player.on_event(p.Recommendations(utterance="q1", intent="play", items=[{"id": "s1", "title": "X", "playable": False}]))
+        await until(lambda: published, "an error event")
+        actions.cancel()
+        return published[0], MpdPlayer(PlayerConfig(backend="mpd", music_directory=str(tmp_path)), (), publish=published.append,
+                                       resolve=resolve, feedback=feedback)
+
+    error, rooted = asyncio.run(main())
+    assert error.code == "player" and "[recommend] music_folders" in error.message and error.utterance == "q1"
+    assert rooted._uri(tmp_path / "Adele" / "Hello.ogg") == "Adele/Hello.ogg"
+    assert rooted._uri(tmp_path.parent / "elsewhere.ogg") is None
+    from mpd.base import CommandError
+
+    assert _mpd_message(CommandError("[50@0] {addid} No such song")) == "No such song"

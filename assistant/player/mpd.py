@@ -69,6 +69,7 @@ class MpdPlayer:
         self.cfg = cfg
         self.roots = ([resolve_path(cfg.music_directory).resolve()] if cfg.music_directory
                       else [resolve_path(str(f)).resolve() for f in music_folders])
+        self.has_music_folders = bool(music_folders)
         self.publish = publish
         self.resolve = resolve            # song ids -> their audio files (None: not playable)
         self.feedback = feedback          # (user, song_id, kind)
@@ -102,6 +103,7 @@ class MpdPlayer:
         self._tasks: set[asyncio.Task] = set()
         self._closed = False
         self._no_mixer_logged = False
+        self._last_logged: str | None = None
 
     # -- status ------------------------------------------------------------
 
@@ -198,7 +200,7 @@ class MpdPlayer:
         self.error = f"MPD at {self.where}: {reason}; retrying every {self.cfg.reconnect_interval_s:g} s"
         if connected:
             log.warning("player: lost MPD: %s", self.error)
-        elif not getattr(self, "_last_logged", None) == self.error:
+        elif self._last_logged != self.error:
             log.warning("player: %s", self.error)
         self._last_logged = self.error
         self.mpd_state = None
@@ -287,8 +289,8 @@ class MpdPlayer:
             try:
                 await handler(event)
             except PlayerUnavailable as exc:
-                what = getattr(event, "name", None) or f"play the {getattr(event, 'intent', '')} list"
-                self._problem(f"cannot {what.replace('_', ' ')}: {exc}", event.utterance, event.source)
+                what = event.name.replace("_", " ") if isinstance(event, p.IntentEvent) else "play the songs"
+                self._problem(f"cannot {what}: {exc}", event.utterance, event.source)
             except CommandError as exc:
                 self._problem(f"MPD refused: {_mpd_message(exc)}", event.utterance, event.source)
             except Exception:  # noqa: BLE001 - one failed action must not stop the player
@@ -304,6 +306,10 @@ class MpdPlayer:
 
     async def _play_list(self, event: p.Recommendations) -> None:
         playable = [item for item in event.items if item.get("playable")]
+        if not playable and not self.has_music_folders and event.intent == "play":
+            self._problem("nothing to play: no song has a file MPD can play; set [recommend] music_folders to the "
+                          "folder MPD plays from", event.utterance, event.source)
+            return
         if not playable:
             if event.intent == "next" and self.client is not None:
                 status = await self._call("status")
