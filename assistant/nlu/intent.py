@@ -55,6 +55,7 @@ class IntentResult:
     excluded: tuple[EntityMatch, ...] = ()  # catalog matches of excluded names (the ranker drops their songs)
     question: str = ""  # what_is_playing: one of QUESTIONS
     note: str = ""  # why the text was not understood (empty, too long, no words)
+    content: str = ""  # play/similar: the words after the verb, for the ranker's lenient name search
 
     def __post_init__(self) -> None:
         if self.intent not in INTENTS:

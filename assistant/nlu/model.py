@@ -100,8 +100,10 @@ class IntentClassifier:
         return z / z.sum()
 
     @classmethod
-    def fit(cls, xs: list[list[str]], ys: list[str], c: float = 4.0, min_count: int = 2) -> "IntentClassifier":
-        """Fit on feature lists; features seen fewer than `min_count` times are dropped."""
+    def fit(cls, xs: list[list[str]], ys: list[str], c: float = 4.0, min_count: int = 2,
+            weights: dict[str, float] | None = None) -> "IntentClassifier":
+        """Fit on feature lists; features seen fewer than `min_count` times are dropped;
+        `weights`: intent -> sample weight (default 1)."""
         from collections import Counter
 
         from scipy.sparse import csr_matrix
@@ -118,7 +120,7 @@ class IntentClassifier:
             indptr.append(len(indices))
         matrix = csr_matrix((data, indices, indptr), shape=(len(xs), len(names)), dtype=np.float64)
         model = LogisticRegression(C=c, max_iter=2000)
-        model.fit(matrix, ys)
+        model.fit(matrix, ys, sample_weight=np.array([(weights or {}).get(y, 1.0) for y in ys]))
         intents = [str(k) for k in model.classes_]
         coef, intercept = model.coef_, model.intercept_
         if len(intents) == 2:  # binary: sklearn keeps one row; make it two logits

@@ -44,7 +44,8 @@ from assistant.nlu.gazetteer import Gazetteer
 from assistant.nlu.intent import CONTENT_INTENTS, EntityMatch, IntentResult
 from assistant.nlu.model import NluModel
 from assistant.nlu.negation import excluded_spans, negated_positions
-from assistant.nlu.rules import PLAY_VERBS, ParserOptions, RuleParser
+from assistant.nlu.rules import (_AFTER_VERB, _NON_MUSIC_ONLY_RE, _PLAY_RE, PLAY_VERBS, STRONG_PLAY_VERBS, WHOLE_MATCH_MIN, ParserOptions,
+                                 RuleParser)
 
 NAME_KINDS = ("artist", "track", "album")
 ALTERNATIVES = 4  # runner-up catalog names kept per span for the recommender
@@ -52,12 +53,14 @@ ALTERNATIVE_MARGIN = 0.1  # runners-up may score this much below the acceptance 
 ARTIST_AGREES_BONUS = 0.08  # a title by the artist already named gains this much
 OTHER_KIND_MIN_SCORE = 0.9  # a span the tagger gave one name kind is taken as another only this close
 UNTAGGED_MAX_WORDS = 6
+WHOLE_MAX_WORDS = 12
+RESCUED_CONFIDENCE = 0.5  # a "play X" the classifier took for out-of-domain, where X is exactly a catalog name  # a request's whole content is looked up as one name up to this length
 SINGLE_WORD_NAME_MIN = 0.8  # an untagged single word of a request is a catalog name this close ("eminen")
 PHONETIC_WORD_MIN = 0.9  # a single untagged word names a catalog entry by sound only this closely ("weekend")  # a longer run of untagged words is not looked up as one name
 MAX_INPUT_CHARS_FACTOR = 4  # raw text beyond this many times max_text_chars is refused before normalizing
 # Intents whose rule, when it fires, overrides the classifier (measured: bench/nlu_accuracy.py --ablation).
 RULE_INTENTS: frozenset[str] = frozenset({"volume_up", "volume_down", "what_is_playing", "similar", "pause",
-                                          "resume", "previous", "next", "stop", "dislike"})
+                                          "resume", "previous", "next", "stop", "dislike", "play"})
 # Words left over from a request that say nothing about the songs wanted.
 _QUERY_STOP = frozenset(
     set(L.CONTENT_FILLERS) | CUE_WORDS | NEGATION_WORDS
@@ -66,6 +69,9 @@ _QUERY_STOP = frozenset(
        "should", "what", "i'd", "i'm", "some", "something", "anything", "else", "other", "than", "ones", "by",
        "playing", "played", "listening", "hear", "put", "like", "similar", "same", "as", "too", "do", "dont",
        "don't", "want", "wanna", "get", "songs", "tunes", "music", "please", "okay", "ok", "hey", "hi", "hello"})
+# Words at the edges of a request's content that are not part of a name ("play some X", "play X please").
+_CONTENT_EDGE = frozenset({"a", "an", "the", "some", "me", "us", "please", "now", "song", "songs", "music", "track",
+                           "by", "for", "again", "right", "thanks", "then", "something", "anything"})
 _GREETINGS = frozenset(w for p in L.LEADING_FILLERS for w in p.split())
 _QUESTION_STOP = frozenset({"who", "whom", "whose", "sings", "sang", "sung", "sing", "singing", "what's", "whats",
                             "what", "is", "was", "this", "that", "album", "when", "did", "come", "came", "out", "year",
@@ -153,15 +159,58 @@ class IntentParser:
         if rule.intent in self.rule_intents and rule.intent != intent:
             intent = rule.intent
             confidence = max(float(probs[intents.index(intent)]) if intent in intents else 0.0, rule.confidence)
-        if intent == "none":
-            return IntentResult("none", confidence=confidence, text=norm)
         spans = [_Span(k, a, b, " ".join(tokens[a:b])) for k, a, b in tag_spans(tokens, tags)]
+        if intent == "none":
+            # "play rock show": "show" is not music, but the catalog has that title.
+            named = self._names_whole_request(norm, tokens, spans, confidence)
+            return named if named is not None else IntentResult("none", confidence=confidence, text=norm)
         if intent in ("pause", "resume", "stop", "previous", "volume_up", "volume_down"):
             return IntentResult(intent, confidence=confidence, text=norm)
         result = self._slots(intent, confidence, norm, tokens, spans)
+        if intent in ("play", "similar"):
+            result = self._whole_content(result, tokens, spans)
         if intent == "what_is_playing":
             result = replace(result, question=self._question(norm), query="")
         return result
+
+    def _names_whole_request(self, norm: str, tokens: list[str], spans: list[_Span], none_confidence: float):
+        """A play request ("play X" with a strong verb) whose X is exactly a catalog name, or None."""
+        m = _PLAY_RE.match(RuleParser._strip(norm))
+        if self.gazetteer is None or m is None or m.group("verb") not in STRONG_PLAY_VERBS \
+                or _NON_MUSIC_ONLY_RE.match(m.group("rest").strip()):
+            return None  # "play the radio" asks for the radio, even if a song is called "Radio"
+        # The classifier said "none" and the catalog says a name: an even call.
+        result = self._whole_content(IntentResult("play", confidence=RESCUED_CONFIDENCE, text=norm), tokens, spans)
+        return result if result.entities else None
+
+    def _whole_content(self, result: IntentResult, tokens: list[str], spans: list[_Span]) -> IntentResult:
+        """A play request whose whole content is one catalog name ("play give me everything",
+        "play rock show") is that name, whatever the tagger made of its words. The content is
+        also kept for the ranker's lenient search of badly heard names."""
+        a, b = _content_range(result.text, tokens)
+        while a < b and tokens[a] in _CONTENT_EDGE:
+            a += 1
+        while b > a and tokens[b - 1] in _CONTENT_EDGE:
+            b -= 1
+        if b <= a:
+            return result
+        content = " ".join(tokens[a:b])
+        result = replace(result, content=content)
+        if self.gazetteer is None or b - a > WHOLE_MAX_WORDS or result.exclude:
+            return result
+        best = max(result.entities, key=lambda e: e.score, default=None)
+        if best is not None and (best.score >= WHOLE_MATCH_MIN or best.heard == content):
+            return result
+        hits = [h for kind in NAME_KINDS for h in self.gazetteer.match(content, kind, limit=1, min_score=WHOLE_MATCH_MIN)]
+        if not hits:
+            return result
+        whole = max(hits, key=lambda h: h.score)
+        if best is not None and whole.score <= best.score:
+            return result
+        kept = [sp for sp in spans if sp.end <= a or sp.start >= b]
+        redone = self._slots(result.intent, result.confidence, result.text, tokens,
+                             sorted([*kept, _Span(whole.kind, a, b, content)], key=lambda sp: sp.start))
+        return replace(redone, content=content)
 
     def _slots(self, intent: str, confidence: float, norm: str, tokens: list[str], spans: list[_Span]) -> IntentResult:
         excluded = excluded_spans(tokens, [(s.kind, s.start, s.end) for s in spans])
@@ -337,6 +386,19 @@ def make_parser(config, gazetteer: Gazetteer | None) -> IntentParser:
 
     nlu = config.nlu
     return IntentParser(gazetteer, learned=nlu.learned, model=resolve_path(nlu.model) if nlu.model else None)
+
+
+def _content_range(norm: str, tokens: list[str]) -> tuple[int, int]:
+    """Token range of what a request asks for: after the play verb ("can you play X please" -> X)."""
+    stripped = RuleParser._strip(norm)
+    m = _PLAY_RE.match(stripped)
+    rest = _AFTER_VERB.sub("", m.group("rest").strip()).strip() if m else stripped
+    words = rest.split()
+    n = len(words)
+    for start in range(len(tokens) - n, -1, -1):
+        if tokens[start:start + n] == words:
+            return start, start + n
+    return 0, 0
 
 
 _SLOT_ORDER = ("track", "artist", "album", "playlist", "genre", "mood", "year", "sort", "service", "music_item")

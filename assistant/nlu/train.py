@@ -49,6 +49,7 @@ class TrainOptions:
     tagger_none_examples: int = 2000  # out-of-domain sentences (all "O") the tagger also learns from
     other_media_as_none: bool = False  # play_radio/podcasts/audiobook train the classifier as "none" (measured: worse)
     classifier_c: float = 4.0
+    none_weight: float = 1.0  # sample weight of out-of-domain sentences in the classifier (they outnumber music 4:1)
     calibration_folds: int = 3
     rule_slots: bool = False  # the rule grammar's slot spans as tagger features
     crf: CrfOptions = field(default_factory=CrfOptions)
@@ -190,7 +191,7 @@ def train_model(examples: Sequence[Example], songs, out_dir: Path, options: Trai
     labels = [e.intent for e in intent_data]
     log(f"intent classifier: {len(intent_data)} sentences")
     temperature = calibrate(feats, labels, options)
-    classifier = IntentClassifier.fit(feats, labels, c=options.classifier_c)
+    classifier = IntentClassifier.fit(feats, labels, c=options.classifier_c, weights={"none": options.none_weight})
     classifier.temperature = temperature
     classifier.save(out_dir / INTENTS_FILE)
     counts: dict[str, int] = {}
@@ -216,7 +217,8 @@ def calibrate(feats: list[list[str]], labels: list[str], options: TrainOptions) 
     for k in range(folds):
         held = set(order[k::folds])
         clf = IntentClassifier.fit([f for i, f in enumerate(feats) if i not in held],
-                                   [y for i, y in enumerate(labels) if i not in held], c=options.classifier_c)
+                                   [y for i, y in enumerate(labels) if i not in held], c=options.classifier_c,
+                                   weights={"none": options.none_weight})
         for i in held:
             if labels[i] in clf.intents:
                 all_logits.append(clf.logits(feats[i]))

@@ -341,6 +341,8 @@ class Ranker:
         spans = [v for k, v in intent.heard.items() if k in ("artist", "track", "album")]
         if intent.query and intent.intent in ("play", "similar"):
             spans.append(intent.query)
+        if intent.content and intent.intent in ("play", "similar") and not sure:
+            spans.append(intent.content)  # the request's words, whatever the tagger made of them
         found = []
         for span in dict.fromkeys(spans):
             if span in sure:
