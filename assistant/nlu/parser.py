@@ -16,8 +16,11 @@ For one command text:
    character trigrams, the rule intent and catalog/lexicon hits gives the
    intent and a calibrated confidence; out-of-domain requests ("set an alarm")
    come out "none";
-5. rule intents that measured better than the classifier (`RULE_INTENTS`,
-   chosen by cross-validation on training data) override it when they fire;
+5. rule intents that measured better than the classifier (`RULE_INTENTS`:
+   player controls, volume, questions, "more like this", complaints and
+   "play X"; chosen on held-out folds of the training data) override it when
+   they fire; a "play X" whose X is exactly a catalog name is a play request
+   even when the classifier doubts it ("play rock show");
 6. slot spans inside a negation scope become exclusions (`negation.py`);
    names are resolved against the catalog with fuzzy + phonetic matching, so
    "someone like yu by adel" is "Someone Like You" by "Adele"; moods map to
