@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import ipaddress
 from urllib.parse import parse_qs, urlsplit
@@ -44,8 +45,11 @@ def check_bind(cfg: ServerConfig) -> None:
 
 
 def _split_host(host_header: str) -> tuple[str, str]:
-    """'127.0.0.1:8765' -> ('127.0.0.1', '8765'); '[::1]:80' -> ('::1', '80')."""
-    parts = urlsplit("//" + host_header.strip())
+    """'127.0.0.1:8765' -> ('127.0.0.1', '8765'); '[::1]:80' -> ('::1', '80'); ('', '?') for what is not host[:port]."""
+    host_header = host_header.strip()
+    if any(c in host_header for c in "@/?#\\ "):  # userinfo, a path...: not a Host header ('evil:80@127.0.0.1' is not loopback)
+        return "", "?"
+    parts = urlsplit("//" + host_header)
     try:
         port = str(parts.port or "")
     except ValueError:
@@ -91,4 +95,5 @@ class AccessPolicy:
         given = parse_qs(urlsplit(path).query).get("token", [""])[0]
         if not given and authorization and authorization.lower().startswith("bearer "):
             given = authorization[7:].strip()
-        return hmac.compare_digest(given.encode(), self.token.encode())
+        # Constant time, and the same time whatever the length of the guess: digests of equal length are compared.
+        return hmac.compare_digest(hashlib.sha256(given.encode()).digest(), hashlib.sha256(self.token.encode()).digest())

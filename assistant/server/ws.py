@@ -36,6 +36,7 @@ from assistant.server.security import AccessPolicy
 log = logging.getLogger(__name__)
 
 CLOSE_TIMEOUT_S = 2.0  # a client that does not answer the closing handshake is cut off after this
+OPEN_TIMEOUT_S = 10.0  # a connection that has not sent a whole HTTP request (and finished the handshake) by then is cut off
 RATE_ERROR_INTERVAL_S = 1.0
 
 
@@ -201,6 +202,7 @@ class WsServer:
                 max_size=self.cfg.max_message_bytes,
                 compression=None,          # audio does not compress; saves CPU
                 close_timeout=CLOSE_TIMEOUT_S,
+                open_timeout=OPEN_TIMEOUT_S,  # a slow or stalled request line holds nothing longer than this
                 server_header=f"assistant/{__version__}",
             )
         except OSError as exc:

@@ -4,7 +4,8 @@ Title, artist, album, genre and year come from the file's tags (mutagen's
 "easy" interface covers ID3, Vorbis comments, MP4 and more). A file without a
 title tag is named by its file name; one without an artist is credited to
 `UNKNOWN_ARTIST`. A file mutagen cannot read, or that is not audio, is skipped
-and reported with its path.
+and reported with its path; so is a link to a file outside the folder (its tags
+are not read, and the daemon would not serve it).
 """
 
 from __future__ import annotations
@@ -49,13 +50,18 @@ def load_folder(path: str | Path) -> LoadReport:
     if not root.is_dir():
         raise AssistantError(f"music folder {root} does not exist or is not a folder")
     report = LoadReport(source=str(root))
-    for dirpath, dirnames, filenames in os.walk(root):
+    real_root = root.resolve()
+    for dirpath, dirnames, filenames in os.walk(root):  # links to folders are not followed
         dirnames.sort()
         for name in sorted(filenames):
             file = Path(dirpath) / name
             if file.suffix.lower() not in AUDIO_EXTENSIONS:
                 continue
             report.rows += 1
+            if not file.resolve().is_relative_to(real_root):
+                report.skip(str(file), f"a link to {file.resolve()}, outside the music folder; add that folder to "
+                                       "[recommend] music_folders to include it")
+                continue
             try:
                 audio = mutagen.File(file, easy=True)
             except Exception as exc:  # mutagen raises many types for damaged files
