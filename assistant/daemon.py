@@ -59,6 +59,7 @@ class DaemonOptions:
     realtime: bool = True           # play a file input at real-time speed
     wait_for_client: bool = False   # hold a file input until the first WebSocket client has connected
     exit_after_input: bool = False  # stop once a file input is played and its commands answered
+    loop_input: bool = False        # play a file input again and again (soak runs, demos)
 
 
 class _TranscribeOnly:
@@ -200,7 +201,8 @@ class Daemon:
         if spec == "mic":
             return Microphone(self.config.audio, self._set_input_state, lambda: self.metrics.dropped_frames.inc(1, "microphone"))
         source = FileSource(spec, self.config.audio.block_ms, self.options.realtime,
-                            start=self._first_client if self.options.wait_for_client else None, on_state=self._set_input_state)
+                            start=self._first_client if self.options.wait_for_client else None, on_state=self._set_input_state,
+                            repeat=self.options.loop_input)
         source.load()  # a missing or unreadable file is an error now, not later
         return source
 

@@ -191,3 +191,26 @@ def test_config_toml_has_every_key_with_its_default_and_a_comment():
             while j >= 0 and lines[j] and not lines[j].startswith(("#", "[")):
                 j -= 1
             assert j >= 0 and lines[j].startswith("#"), f"config.toml line {i + 1} has no comment: {line!r}"
+
+
+def test_file_input_can_repeat_for_soak_runs(tmp_path):
+    from conftest import write_wav
+
+    from assistant.audio.file_source import TAIL_SILENCE_MS, FileSource
+
+    wav = write_wav(tmp_path / "cmd.wav", np.concatenate([room(300), speechlike(600)]))
+    source = FileSource(str(wav), 30, realtime=False, repeat=True)
+    per_round = -(-(900 + TAIL_SILENCE_MS) // 30)  # blocks of 30 ms, the last one short
+
+    async def main() -> list[np.ndarray]:
+        blocks = []
+        async for block in source.blocks():
+            blocks.append(block)
+            if len(blocks) == 3 * per_round:
+                return blocks
+
+    blocks = arun(main())
+    rounds = [np.concatenate(blocks[i * per_round:(i + 1) * per_round]) for i in range(3)]
+    assert len(rounds[0]) == 16 * (900 + TAIL_SILENCE_MS)
+    assert np.array_equal(rounds[0], rounds[1]) and np.array_equal(rounds[1], rounds[2])
+    assert source.state.state == "open"  # a repeating file never finishes

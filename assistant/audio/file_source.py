@@ -20,13 +20,14 @@ class FileSource:
     kind = "file"
 
     def __init__(self, path: str, block_ms: int = 30, realtime: bool = True, start: asyncio.Event | None = None,
-                 on_state: Callable[[InputState], None] = lambda state: None):
+                 on_state: Callable[[InputState], None] = lambda state: None, repeat: bool = False):
         self.source_id = "file"
         self.path = path
         self.block_ms = block_ms
         self.realtime = realtime
         self.start = start  # when set, playback waits for it (e.g. the first client connecting)
         self.on_state = on_state
+        self.repeat = repeat  # play the file again and again (soak runs, demos); it never finishes
         self.state = InputState("file", path, "opening", sample_rate_hz=SAMPLE_RATE_HZ)
         self.audio: np.ndarray | None = None
 
@@ -48,12 +49,17 @@ class FileSource:
         step = SAMPLE_RATE_HZ * self.block_ms // 1000
         loop = asyncio.get_running_loop()
         t0 = loop.time()
-        for k, i in enumerate(range(0, len(audio), step)):
-            if self.realtime:
-                delay = t0 + (k + 1) * self.block_ms / 1000 - loop.time()  # a block is available once recorded
-                if delay > 0:
-                    await asyncio.sleep(delay)
-            else:
-                await asyncio.sleep(0)
-            yield audio[i:i + step]
+        k = 0  # blocks so far, over every repetition
+        while True:
+            for i in range(0, len(audio), step):
+                if self.realtime:
+                    delay = t0 + (k + 1) * self.block_ms / 1000 - loop.time()  # a block is available once recorded
+                    if delay > 0:
+                        await asyncio.sleep(delay)
+                else:
+                    await asyncio.sleep(0)
+                k += 1
+                yield audio[i:i + step]
+            if not self.repeat:
+                break
         self._set("finished")

@@ -20,6 +20,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--wait-for-client", action="store_true", help="with a file input: start playing once the first WebSocket client has connected")
     parser.add_argument("--fast", action="store_true", help="with a file input: feed it as fast as possible instead of in real time")
     parser.add_argument("--exit-after-input", action="store_true", help="with a file input: stop once it has been played and answered")
+    parser.add_argument("--loop-input", action="store_true", help="with a file input: play it again and again (soak runs, demos)")
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
 
 
@@ -40,5 +41,5 @@ def run(args: argparse.Namespace) -> int:
         server.validate("server")
         config = dataclasses.replace(config, server=server)
     options = DaemonOptions(input=args.input, realtime=not args.fast, wait_for_client=args.wait_for_client,
-                            exit_after_input=args.exit_after_input)
+                            exit_after_input=args.exit_after_input, loop_input=args.loop_input)
     return asyncio.run(Daemon(config, options).run())
