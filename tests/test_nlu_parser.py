@@ -172,3 +172,14 @@ def test_without_a_catalog_the_tagger_still_fills_slots():
     assert result.intent == "play"
     assert result.slots.get("service") == "youtube" and result.slots.get("artist") == "the new york pops"
     assert result.entities == ()
+
+
+def test_a_topic_is_free_text_not_a_title(parser):
+    result = parser.parse("songs about summer love")
+    assert result.intent == "recommend" and result.query == "summer love"
+    assert "track" not in result.slots
+
+
+def test_catalog_names_with_a_suffix_are_known_in_their_spoken_form(parser):
+    result = parser.parse("play give me everything")  # "Give Me Everything (feat. Ne-Yo, Afrojack & Nayer)"
+    assert result.intent == "play" and result.slots["track"].startswith("Give Me Everything")

@@ -47,8 +47,9 @@ from assistant.nlu.gazetteer import Gazetteer
 from assistant.nlu.intent import CONTENT_INTENTS, EntityMatch, IntentResult
 from assistant.nlu.model import NluModel
 from assistant.nlu.negation import excluded_spans, negated_positions
-from assistant.nlu.rules import (_AFTER_VERB, _NON_MUSIC_ONLY_RE, _PLAY_RE, PLAY_VERBS, STRONG_PLAY_VERBS, WHOLE_MATCH_MIN, ParserOptions,
-                                 RuleParser)
+from assistant.nlu.rules import (_AFTER_VERB, _NON_MUSIC_ONLY_RE, _PLAY_RE, PLAY_VERBS, STRONG_PLAY_VERBS,
+                                 WHOLE_MATCH_MIN, ParserOptions, RuleParser)
+from assistant.recommend.matcher import spoken_forms
 
 NAME_KINDS = ("artist", "track", "album")
 ALTERNATIVES = 4  # runner-up catalog names kept per span for the recommender
@@ -112,7 +113,8 @@ class IntentParser:
         if learned:
             self.model = model if isinstance(model, NluModel) else NluModel.load(model)
         genres = [normalize_text(g) for g in gazetteer.names("genre")] if gazetteer is not None else []
-        names = {k: [normalize_text(n) for n in gazetteer.names(k)] for k in NAME_KINDS} if gazetteer else {}
+        # The forms people say ("Give Me Everything (feat. Ne-Yo)" -> "give me everything"), as in training.
+        names = {k: [f for n in gazetteer.names(k) for f in spoken_forms(n)] for k in NAME_KINDS} if gazetteer else {}
         rule_slots = bool(self.model.meta.get("rule_slots")) if self.model is not None else False
         self._features = Featurizer(names, genres, rule_slots)
 
@@ -234,6 +236,9 @@ class IntentParser:
             span = spans[k]
             covered.update(range(span.start, span.end))
             kind, value, entity, alts = span.kind, span.text, None, []
+            if kind in NAME_KINDS and _topic_at(tokens, span.start):
+                extra.append(span.text)  # "songs about summer love": a topic for the semantic search, not a title
+                continue
             if kind in NAME_KINDS:
                 entity, alts = self._resolve(span.text, kind, artist_ids if k not in excluded else None)
                 if entity is not None:
@@ -294,8 +299,11 @@ class IntentParser:
                                      + heard_moods)
         query = ""
         if intent in CONTENT_INTENTS:
-            rest = [w for i, w in enumerate(tokens) if i not in covered and w not in _QUERY_STOP]
-            query = " ".join([*extra, *rest]).strip()
+            # "songs about summer love": every word of the topic counts ("love" is a filler elsewhere).
+            about = tokens.index("about") if "about" in tokens else len(tokens)
+            rest = [w for i, w in enumerate(tokens)
+                    if i not in covered and ((i > about and w not in CUE_WORDS) or w not in _QUERY_STOP)]
+            query = " ".join(dict.fromkeys([*extra, *rest])).strip()
         if intent == "next":  # "play the next song": what to skip may be named, nothing else
             slots, heard, entities, alternatives, query = {}, {}, [], [], ""
         ordered = {k: slots[k] for k in sorted(slots, key=_slot_order)}
@@ -348,6 +356,8 @@ class IntentParser:
             strip = stop - _GREETINGS if negative else stop
             while a < b and tokens[a] in strip:
                 a += 1
+            if _topic_at(tokens, a):
+                continue
             end = b  # names may end in a stop word ("someone like you"): try the span with and without them
             while b > a and tokens[b - 1] in strip:
                 b -= 1
@@ -389,6 +399,11 @@ def make_parser(config, gazetteer: Gazetteer | None) -> IntentParser:
 
     nlu = config.nlu
     return IntentParser(gazetteer, learned=nlu.learned, model=resolve_path(nlu.model) if nlu.model else None)
+
+
+def _topic_at(tokens: list[str], start: int) -> bool:
+    """Whether a span starting here follows "about" ("songs about summer love")."""
+    return start > 0 and tokens[start - 1] == "about"
 
 
 def _content_range(norm: str, tokens: list[str]) -> tuple[int, int]:
