@@ -29,7 +29,7 @@ from wyoming.ping import Ping, Pong
 from assistant.config import WyomingConfig
 from assistant.errors import AssistantError
 from assistant.server.wyoming_asr import check_wyoming_bind
-from test_server import FakeMusic, FakeRecognizer, arun, collect, make_config, recv, room, running, speechlike
+from test_server import WAIT_S, FakeMusic, FakeRecognizer, arun, collect, make_config, recv, room, running, speechlike
 
 RATE = 16000
 COMMAND_AUDIO = np.concatenate([room(400), speechlike(1500) + room(1500, 1), room(700, 2)])
@@ -52,7 +52,7 @@ def pcm16(audio: np.ndarray, rate: int = RATE, channels: int = 1) -> bytes:
     return x.tobytes()
 
 
-async def read_until(client: AsyncTcpClient, types: set[str], timeout: float = 10.0) -> list[Event]:
+async def read_until(client: AsyncTcpClient, types: set[str], timeout: float = WAIT_S) -> list[Event]:
     """Events until one whose type is in `types` (included)."""
     events = []
     async with asyncio.timeout(timeout):
@@ -248,12 +248,12 @@ def test_no_recognizer_is_an_error_event():
 
         d = Daemon(wyoming_config(), DaemonOptions(input="none"), recognizer_factory=fail, music_factory=lambda c: FakeMusic())
         task = asyncio.create_task(d.run())
-        await asyncio.wait_for(d.ready.wait(), 10)
+        await asyncio.wait_for(d.ready.wait(), WAIT_S)
         try:
             return await transcribe(d.wyoming.port, COMMAND_AUDIO)
         finally:
             d.stop()
-            await asyncio.wait_for(task, 10)
+            await asyncio.wait_for(task, WAIT_S)
 
     events = arun(main())
     assert events[-1].type == "error"
@@ -324,7 +324,7 @@ def test_spoken_command_over_wyoming_plays_on_mpd(tmp_path, request):
 
             results = asyncio.run(main())
             c = mpd.client()
-            deadline = time.monotonic() + 10
+            deadline = time.monotonic() + WAIT_S
             while c.status()["state"] != "play" and time.monotonic() < deadline:
                 time.sleep(0.1)
             status, current = c.status(), c.currentsong()
