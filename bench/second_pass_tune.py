@@ -25,19 +25,16 @@ from pathlib import Path
 from assistant.asr.metrics import ErrorRates
 
 
-def variants(base) -> dict[str, dict]:
-    out = {"configured": {}}
-    for pad in (0, 500, 30000):
-        if pad != base.pad_ms:
-            out[f"pad {pad} ms"] = {"pad_ms": pad}
-    out["no prompt"] = {"prompt_names": 0}
-    out["prompt from the beam final"] = {}
+# Variants decoded on every clip, and the costlier ones decoded on the first --subset clips only.
+def variants(base) -> tuple[dict[str, dict], dict[str, dict]]:
+    every = {"configured": {}, "no prompt": {"prompt_names": 0}, "prompt from the beam final": {}}
+    some = {f"pad {pad} ms": {"pad_ms": pad} for pad in (0, 500, 30000) if pad != base.pad_ms}
     if base.beam_size == 1:
-        out["beam 3"] = {"beam_size": 3}
-    return out
+        some["beam 3"] = {"beam_size": 3}
+    return every, some
 
 
-def run_clips(args) -> dict:
+def run_clips(args, done: list[dict] = (), save=None) -> dict:
     import torch
 
     from assistant.asr.bias import catalog_phrases
@@ -55,11 +52,19 @@ def run_clips(args) -> dict:
     rec.set_bias(phrases)
     base = WhisperSecondPass.load(SecondPassOptions.from_config(asr))
     base.set_names(phrases)
-    specs = variants(base.options)
+    every, some = variants(base.options)
+    specs = {**every, **some}
+
+    def describe(clips, complete: bool) -> dict:
+        return {"manifest": str(args.manifest), "model": str(rec.loaded.path), "machine": platform.machine(),
+                "threads": asr.threads, "variants": specs, "clips": clips, "complete": complete}
     passes = {name: base.with_options(**changes) for name, changes in specs.items()}
     entries, _ = read_manifest(args.manifest)
-    clips = []
+    clips = list(done)
+    seen = {c["audio"] for c in clips}
     for e in entries[: args.limit or None]:
+        if str(e.audio) in seen:
+            continue
         audio = load_audio(e.audio)
         sess, partial = rec.new_session(), ""
         step = 16000 * asr.chunk_ms // 1000
@@ -69,14 +74,17 @@ def run_clips(args) -> dict:
         row = {"audio": str(e.audio), "ref": e.text, "ctc": ctc, "partial": partial, "seconds": len(audio) / 16000,
                "whisper": {}}
         for name, sp in passes.items():
+            if name in some and len(clips) >= args.subset:
+                continue
             names = sp.prompt_names(ctc if name == "prompt from the beam final" else partial)
             h = sp.transcribe(audio, names)
             row["whisper"][name] = {**dataclasses.asdict(h), "prompt": list(h.prompt)}
         clips.append(row)
-        if len(clips) % 25 == 0:
+        if len(clips) % 10 == 0:
             print(f"  {len(clips)} clips", flush=True)
-    return {"manifest": str(args.manifest), "model": str(rec.loaded.path), "machine": platform.machine(),
-            "threads": asr.threads, "variants": specs, "clips": clips}
+            if save is not None:
+                save(describe(clips, complete=False))
+    return describe(clips, complete=True)
 
 
 def rule_grid():
@@ -94,18 +102,21 @@ def main() -> int:
     ap.add_argument("--manifest", required=True, help="a VALIDATION manifest (corpus/valid.jsonl)")
     ap.add_argument("--model", help="first-pass checkpoint (default [asr] model_path)")
     ap.add_argument("--limit", type=int, default=0)
+    ap.add_argument("--subset", type=int, default=150, help="clips that also get the costlier variants (padding, beam)")
     ap.add_argument("--cache", help="JSON file: written after decoding, read instead of decoding when it exists")
     args = ap.parse_args()
     if Path(args.manifest).name.startswith("eval_"):
         raise SystemExit(f"{args.manifest} is an evaluation set: tune on a validation manifest only")
-    if args.cache and Path(args.cache).is_file():
-        data = json.loads(Path(args.cache).read_text())
-    else:
+    cached = json.loads(Path(args.cache).read_text()) if args.cache and Path(args.cache).is_file() else None
+    if cached is not None and cached.get("complete", True):
+        data = cached
+    else:  # decode (resuming a partial cache: it is written every 10 clips)
         t0 = time.perf_counter()
-        data = run_clips(args)
+        save = (lambda d: Path(args.cache).write_text(json.dumps(d))) if args.cache else None
+        data = run_clips(args, cached["clips"] if cached else [], save)
         print(f"decoded {len(data['clips'])} clips in {time.perf_counter() - t0:.0f} s")
-        if args.cache:
-            Path(args.cache).write_text(json.dumps(data))
+        if save:
+            save(data)
 
     from assistant.asr.second_pass import CatalogNames, ChoiceRule, WhisperHypothesis, choose
     from assistant.asr.bias import catalog_phrases
@@ -122,11 +133,17 @@ def main() -> int:
     for name in data["variants"]:
         r = ErrorRates()
         times = []
-        for c in clips:
+        subset = [c for c in clips if name in c["whisper"]]
+        for c in subset:
             w = c["whisper"][name]
             r.add(c["ref"], w["text"])
             times.append(w["seconds"] * 1000)
         q = statistics.quantiles(times, n=20) if len(times) >= 2 else times * 19
+        if len(subset) < len(clips):  # the same clips with the configured options, for comparison
+            ref = ErrorRates()
+            for c in subset:
+                ref.add(c["ref"], c["whisper"]["configured"]["text"])
+            name = f"{name} (first {len(subset)} clips; configured: {ref.wer:.1%})"
         print(f"| Whisper alone, {name} | {r.wer:.1%} | {r.exact / max(r.utterances, 1):.1%} | "
               f"{statistics.median(times):.0f} / {q[18]:.0f} |")
 

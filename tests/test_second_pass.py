@@ -336,3 +336,17 @@ def test_ctc_final_pass_loads_no_second_pass():
     assert d.final_pass_worker is None
     assert d.status().asr["final_pass"] == "ctc"
     json.dumps(d.status().to_dict())
+
+
+# ---------------------------------------------------------------- decoding details without weights
+
+
+def test_a_text_that_starts_over_is_cut_where_it_repeats():
+    from assistant.asr.whisper_decoder import cut_loop
+
+    would, you, stop, bye = 1, 2, 3, 4
+    assert cut_loop([would, you, stop, would, you, stop, would], 3) == 3  # "would you stop would you stop would"
+    assert cut_loop([would, you, stop], 3) == 3
+    assert cut_loop([bye, bye, bye], 3) == 3  # a song called "Bye Bye Bye" is not a loop
+    assert cut_loop([bye, bye, bye, bye], 3) == 4  # one word said again and again is not a starting over
+    assert cut_loop([would, you, stop, would, you, stop], 0) == 6  # off

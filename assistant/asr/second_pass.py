@@ -77,6 +77,7 @@ class SecondPassOptions:
     prompt_names: int = 5      # catalog names in the prompt (0 = no prompt)
     name_min_score: float = 0.7  # a span matches a name at this similarity (0..1)
     int8: bool = True          # dynamic int8 linear layers (about 4x faster output projection)
+    loop_ngram: int = 3        # cut the text where its last 3 tokens repeat earlier ones (0 = off; see DecodeOptions)
     rule: ChoiceRule = field(default_factory=ChoiceRule)
 
     @classmethod
@@ -292,18 +293,16 @@ class WhisperSecondPass:
             decoder.embed.weight.data = decoder.embed.weight.data.half()
         _return_freed_memory()
         decode = DecodeOptions(max_new_tokens=options.max_new_tokens, beam_size=options.beam_size,
-                               suppress=suppress, suppress_begin=suppress_begin)
+                               suppress=suppress, suppress_begin=suppress_begin, loop_ngram=options.loop_ngram)
         sp = cls(encoder, decoder, tokenizer, WhisperFeatures.create(), decode, options, folder)
         sp.transcribe(np.random.default_rng(0).normal(scale=0.01, size=SAMPLE_RATE_HZ // 2).astype(np.float32))  # warm-up:
         return sp  # the first call in a process sets up the int8 kernels and allocators (a few hundred ms)
 
     def with_options(self, **changes) -> "WhisperSecondPass":
         """The same weights with other options (benchmarks and tuning; `int8` and `model_dir` cannot change)."""
-        from assistant.asr.whisper_decoder import DecodeOptions
-
         options = replace(self.options, **changes)
-        decode = DecodeOptions(options.max_new_tokens, options.beam_size, self.decode_options.suppress,
-                               self.decode_options.suppress_begin)
+        decode = replace(self.decode_options, max_new_tokens=options.max_new_tokens, beam_size=options.beam_size,
+                         loop_ngram=options.loop_ngram)
         other = WhisperSecondPass(self.encoder, self.decoder, self.tokenizer, self.features, decode, options, self.path)
         other.names = self.names
         return other

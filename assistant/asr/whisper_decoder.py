@@ -233,6 +233,7 @@ class Decoded:
     logprobs: list[float] = field(default_factory=list)
     no_speech_prob: float = 0.0
     finished: bool = True  # False when the token budget (or a cancel) cut it
+    looped: bool = False   # the text began to repeat itself and was cut there
 
     @property
     def sum_logprob(self) -> float:
@@ -250,6 +251,9 @@ class DecodeOptions:
     beam_size: int = 1
     suppress: tuple[int, ...] = ()        # never produced (config.json's suppress_ids)
     suppress_begin: tuple[int, ...] = ()  # not produced as the first token (a space, the end)
+    # When the last this-many tokens already occurred earlier, the text has started over (Whisper's
+    # failure on short windows: "would you stop would you stop would you"): cut there and stop. 0 = off.
+    loop_ngram: int = 3
 
 
 def _suppression_mask(tok: WhisperTokenizer, n_vocab: int, opts: DecodeOptions) -> tuple[torch.Tensor, torch.Tensor]:
@@ -289,9 +293,31 @@ def greedy_decode(decoder: WhisperDecoder, enc: torch.Tensor, tok: WhisperTokeni
                 out.finished = True
                 break
             out.tokens.append(nxt)
+            if _repeats(out.tokens, opts.loop_ngram):
+                n = opts.loop_ngram
+                out.tokens, out.logprobs = out.tokens[:-n], out.logprobs[:-n]
+                out.finished = out.looped = True
+                break
             logits, cache = decoder(torch.tensor([[nxt]], dtype=torch.long), cross, cache)
             logits = logits[:, -1]
         return out
+
+
+def _repeats(tokens: list[int], n: int) -> bool:
+    """True when the last n tokens occurred as n consecutive tokens earlier."""
+    if n <= 0 or len(tokens) < 2 * n:
+        return False
+    tail = tokens[-n:]
+    return any(tokens[i:i + n] == tail for i in range(len(tokens) - 2 * n + 1))
+
+
+def cut_loop(tokens: list[int], n: int) -> int:
+    """Length of `tokens` before the first n-gram that repeats an earlier one (len(tokens) if none)."""
+    if n > 0:
+        for end in range(2 * n, len(tokens) + 1):
+            if _repeats(tokens[:end], n):
+                return end - n
+    return len(tokens)
 
 
 def beam_decode(decoder: WhisperDecoder, enc: torch.Tensor, tok: WhisperTokenizer, prompt: list[int],
@@ -343,6 +369,11 @@ def beam_decode(decoder: WhisperDecoder, enc: torch.Tensor, tok: WhisperTokenize
             logits = logits[:, -1]
         if finished:
             toks, lps = max(finished, key=lambda h: sum(h[1]) / len(h[1]))
-            return Decoded(toks, lps, no_speech, finished=True)
-        toks, lps = beams[0]
-        return Decoded(toks, lps, no_speech, finished=False)
+            done = True
+        else:
+            toks, lps = beams[0]
+            done = False
+        keep = cut_loop(toks, opts.loop_ngram)
+        if keep < len(toks):
+            return Decoded(toks[:keep], lps[:keep], no_speech, finished=True, looped=True)
+        return Decoded(toks, lps, no_speech, finished=done)
