@@ -20,9 +20,9 @@ from websockets.exceptions import ConnectionClosed
 from assistant.config import PlayerConfig, PreferencesConfig, RecommendConfig
 from assistant.daemon import Daemon, DaemonOptions
 from mpd_server import SONGS, MpdServer, MusicSong, make_music, make_song
-from test_server import FakeRecognizer, make_config, room, speak, speechlike
+from test_server import WAIT_S, FakeRecognizer, make_config, room, speak, speechlike
 
-TIMEOUT_S = 90
+TIMEOUT_S = 240  # a whole test, on a loaded machine
 
 
 def daemon_config(tmp_path, mpd: MpdServer, music, **player):
@@ -40,7 +40,7 @@ def daemon_config(tmp_path, mpd: MpdServer, music, **player):
 async def mpd_daemon(cfg, final: str = "what is playing"):
     d = Daemon(cfg, DaemonOptions(input="none"), recognizer_factory=lambda c: FakeRecognizer(final))
     task = asyncio.create_task(d.run())
-    await asyncio.wait_for(asyncio.shield(d.ready.wait()), 60)
+    await asyncio.wait_for(asyncio.shield(d.ready.wait()), 120)
     d.url = f"ws://127.0.0.1:{d.server.port}/ws"
     try:
         yield d
@@ -78,7 +78,7 @@ class Client:
         return [e for e in self.events if e["type"] == "error"]
 
 
-async def until(check, what: str, timeout: float = 10.0):
+async def until(check, what: str, timeout: float = WAIT_S):
     """Poll `check()` (sync) until it returns something truthy."""
     deadline = time.monotonic() + timeout
     while True:

@@ -323,11 +323,17 @@ def test_spoken_command_over_wyoming_plays_on_mpd(tmp_path, request):
                 return await asyncio.gather(*(transcribe(wport, audio, rate, 1, realtime=1.0) for rate in (16000, 22050)))
 
             results = asyncio.run(main())
+            # the two commands are handled one after the other, each replacing MPD's queue: wait until
+            # MPD plays and its queue has not changed for 2 s
             c = mpd.client()
-            deadline = time.monotonic() + WAIT_S
-            while c.status()["state"] != "play" and time.monotonic() < deadline:
+            deadline, seen, since = time.monotonic() + WAIT_S, None, time.monotonic()
+            while time.monotonic() < deadline:
+                status, current = c.status(), c.currentsong()
+                if (status["state"], status["playlist"]) != seen:
+                    seen, since = (status["state"], status["playlist"]), time.monotonic()
+                elif status["state"] == "play" and time.monotonic() - since > 2.0:
+                    break
                 time.sleep(0.1)
-            status, current = c.status(), c.currentsong()
             c.disconnect()
         finally:
             assert stop_daemon(proc) == 0, log.read_text()[-2000:]
