@@ -21,6 +21,23 @@ def tiny_checkpoint(tmp_path_factory) -> Path:
     return tiny_checkpoint_file(tmp_path_factory.mktemp("ckpt") / "tiny.pt")
 
 
+@pytest.fixture(scope="session")
+def tiny_whisper_checkpoint(tmp_path_factory) -> Path:
+    """A small untrained WhisperCTC checkpoint (the shipped family; random weights, a 6 s position table)."""
+    import torch
+
+    from assistant.asr.checkpoint import save_checkpoint
+    from assistant.asr.whisper_ctc import WhisperCTC, WhisperCTCConfig
+    from assistant.asr.whisper_features import WhisperFeatures
+
+    torch.manual_seed(0)
+    model = WhisperCTC(WhisperCTCConfig(d_model=32, n_heads=4, n_layers=1, ffn_dim=64, max_positions=300,
+                                        chunk_frames=16, left_chunks=4, dropout=0.0))
+    path = tmp_path_factory.mktemp("ckpt") / "tiny_whisper.pt"
+    save_checkpoint(path, model.eval(), WhisperFeatures.create(), lm_texts=["play hello by adele", "skip this song"])
+    return path
+
+
 def write_wav(path: Path, audio: np.ndarray, rate: int = 16000) -> Path:
     sf.write(str(path), audio, rate, subtype="PCM_16")
     return path
