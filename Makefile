@@ -3,7 +3,7 @@ VENV  := .venv
 PY    := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test setup corpus train bench clean
+.PHONY: run test setup corpus train train-gru bench clean
 
 $(STAMP): pyproject.toml scripts/setup.sh
 	bash scripts/setup.sh
@@ -22,7 +22,12 @@ corpus: $(STAMP)
 	$(PY) -m assistant synth --config configs/corpus.toml
 	$(PY) -m assistant synth --config configs/corpus_v2.toml
 
+# The shipped recognizer: Whisper tiny.en's encoder fine-tuned with CTC (exports models/asr.pt).
 train: $(STAMP)
+	$(PY) -m assistant train --config configs/train_whisper.toml
+
+# The seed's from-scratch CNN + ResNet + GRU family, in the three phases it was first trained in.
+train-gru: $(STAMP)
 	$(PY) -m assistant train --config configs/train.toml
 	cp runs/asr/best.pt runs/asr/phase1_epoch2.pt
 	$(PY) -m assistant train --config configs/train_phase2.toml
