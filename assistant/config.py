@@ -109,7 +109,8 @@ class AsrConfig:
     final_pass_pad_ms: int = 1000  # silence appended to the utterance before encoding (30000 = Whisper's 30 s window)
     final_pass_prompt_names: int = 5  # catalog names heard by the first pass that go into Whisper's prompt
     final_pass_int8: bool = True  # dynamic int8 linear layers in the second pass
-    final_pass_min_logprob: float = -1.5  # a Whisper final below this average log probability is dropped
+    final_pass_min_logprob: float = -1.2  # a Whisper text below this average log probability is not used: the CTC final is
+    final_pass_drop_logprob: float = -1.8  # below this not even the CTC final: the utterance is dropped (noise, music)
     final_pass_no_speech_prob: float = 0.6  # with a low log probability, above this no-speech probability it is silence
 
     def validate(self, s: str) -> None:
@@ -121,6 +122,8 @@ class AsrConfig:
         _check(0 <= self.final_pass_pad_ms <= 30000, f"[{s}] final_pass_pad_ms", "0 to 30000", self.final_pass_pad_ms)
         _check(0 <= self.final_pass_prompt_names <= 20, f"[{s}] final_pass_prompt_names", "0 to 20", self.final_pass_prompt_names)
         _check(-10 <= self.final_pass_min_logprob <= 0, f"[{s}] final_pass_min_logprob", "-10 to 0", self.final_pass_min_logprob)
+        _check(-10 <= self.final_pass_drop_logprob <= self.final_pass_min_logprob, f"[{s}] final_pass_drop_logprob",
+               "-10 to final_pass_min_logprob", self.final_pass_drop_logprob)
         _check(0 <= self.final_pass_no_speech_prob <= 1, f"[{s}] final_pass_no_speech_prob", "0 to 1", self.final_pass_no_speech_prob)
         _check(self.chunk_ms % 10 == 0 and 20 <= self.chunk_ms <= 2000, f"[{s}] chunk_ms", "a multiple of 10 from 20 to 2000", self.chunk_ms)
         _check(1 <= self.beam_width <= 256, f"[{s}] beam_width", "1 to 256", self.beam_width)

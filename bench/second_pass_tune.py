@@ -90,11 +90,15 @@ def run_clips(args, done: list[dict] = (), save=None) -> dict:
 def rule_grid():
     from assistant.asr.second_pass import ChoiceRule
 
-    for ns_alone, drop, fallback in itertools.product((0.8, 0.9, 0.95, 1.01), (-0.8, -1.0, -1.2, -1.5, -2.0, -99.0), (False, True)):
-        yield ChoiceRule(no_speech_alone=ns_alone, drop_logprob=drop, ctc_fallback=fallback, prefer_ctc_names=False)
+    for ns_alone, drop, floor in itertools.product((0.8, 0.9, 0.95, 1.01), (-0.8, -1.0, -1.2, -1.5, -2.0, -99.0),
+                                                   (None, -1.5, -1.8, -2.0, -2.5, -99.0)):
+        fallback = dict(ctc_fallback=False) if floor is None else dict(ctc_fallback=True, fallback_min_logprob=floor)
+        if floor is not None and floor > drop:
+            continue
+        yield ChoiceRule(no_speech_alone=ns_alone, drop_logprob=drop, prefer_ctc_names=False, **fallback)
         for similarity in (0.5, 0.7, 0.85):
-            yield ChoiceRule(no_speech_alone=ns_alone, drop_logprob=drop, ctc_fallback=fallback, prefer_ctc_names=True,
-                             names_min_similarity=similarity)
+            yield ChoiceRule(no_speech_alone=ns_alone, drop_logprob=drop, prefer_ctc_names=True,
+                             names_min_similarity=similarity, **fallback)
 
 
 def main() -> int:
@@ -134,6 +138,8 @@ def main() -> int:
         r = ErrorRates()
         times = []
         subset = [c for c in clips if name in c["whisper"]]
+        if not subset:
+            continue
         for c in subset:
             w = c["whisper"][name]
             r.add(c["ref"], w["text"])
@@ -161,11 +167,12 @@ def main() -> int:
     results.sort(key=lambda x: x[0])
     default = ChoiceRule()
     print("\nchoice rule grid on the configured variant (best 15, then the default):\n")
-    print("| WER | exact | no_speech_alone | drop_logprob | ctc_fallback | prefer_ctc_names (similarity) | whisper / ctc / dropped |")
+    print("| WER | exact | no_speech_alone | drop_logprob | CTC fallback | prefer_ctc_names (similarity) | whisper / ctc / dropped |")
     print("|---|---|---|---|---|---|---|")
-    for wer, rule, sources, exact in results[:15] + [x for x in results if x[1] == default]:
+    for wer, rule, sources, exact in results[:25] + [x for x in results if x[1] == default]:
         names_rule = f"{rule.names_min_similarity}" if rule.prefer_ctc_names else "no"
-        print(f"| {wer:.2%} | {exact:.1%} | {rule.no_speech_alone} | {rule.drop_logprob} | {rule.ctc_fallback} | "
+        fb = f"above {rule.fallback_min_logprob}" if rule.ctc_fallback else "no"
+        print(f"| {wer:.2%} | {exact:.1%} | {rule.no_speech_alone} | {rule.drop_logprob} | {fb} | "
               f"{names_rule} | {sources.get('whisper', 0)} / {sources.get('ctc', 0)} / {sources.get('dropped', 0)} |")
     return 0
 

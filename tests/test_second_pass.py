@@ -58,9 +58,13 @@ def test_an_untrusted_whisper_text_is_dropped_not_turned_into_a_command(h, reaso
     assert (c.text, c.source, c.reason) == ("", "dropped", reason)
 
 
-def test_an_untrusted_whisper_text_can_fall_back_to_the_first_pass():
-    c = choose("play something sad", hyp("play some", avg_logprob=-2.5), ChoiceRule(ctc_fallback=True))
-    assert (c.text, c.source) == ("play something sad", "ctc")
+def test_an_untrusted_whisper_text_falls_back_to_the_first_pass_unless_very_unsure():
+    rule = ChoiceRule(drop_logprob=-1.2, ctc_fallback=True, fallback_min_logprob=-1.8)
+    c = choose("play something sad", hyp("play some", avg_logprob=-1.5), rule)
+    assert (c.text, c.source, c.reason) == ("play something sad", "ctc", "whisper low confidence")
+    c = choose("play something sad", hyp("play some", avg_logprob=-2.5), rule)
+    assert (c.text, c.source) == ("", "dropped")
+    assert choose("", hyp("play some", avg_logprob=-1.5), rule).source == "dropped"  # nothing to fall back to
 
 
 def test_the_first_pass_wins_when_it_names_more_catalog_words():
@@ -129,9 +133,10 @@ def test_final_of_nothing_or_of_too_much_audio():
 
 def test_options_come_from_the_asr_config():
     asr = dataclasses.replace(AsrConfig(), whisper_model_dir="/x", final_pass_beam_size=3, final_pass_pad_ms=500,
-                              final_pass_prompt_names=7, final_pass_min_logprob=-0.9)
+                              final_pass_prompt_names=7, final_pass_min_logprob=-0.9, final_pass_drop_logprob=-2.0)
     o = SecondPassOptions.from_config(asr)
-    assert (o.model_dir, o.beam_size, o.pad_ms, o.prompt_names, o.rule.drop_logprob) == ("/x", 3, 500, 7, -0.9)
+    assert (o.model_dir, o.beam_size, o.pad_ms, o.prompt_names) == ("/x", 3, 500, 7)
+    assert (o.rule.drop_logprob, o.rule.fallback_min_logprob) == (-0.9, -2.0)
 
 
 def test_config_keys_are_validated():
@@ -139,6 +144,8 @@ def test_config_keys_are_validated():
         load_config(None, environ={"ASSISTANT_ASR_FINAL_PASS": "lstm"})
     with pytest.raises(AssistantError, match=r"final_pass_budget_ms"):
         load_config(None, environ={"ASSISTANT_ASR_FINAL_PASS_BUDGET_MS": "-5"})
+    with pytest.raises(AssistantError, match=r"final_pass_drop_logprob: expected -10 to final_pass_min_logprob"):
+        load_config(None, environ={"ASSISTANT_ASR_FINAL_PASS_DROP_LOGPROB": "-0.5"})
 
 
 # ---------------------------------------------------------------- a missing or damaged model

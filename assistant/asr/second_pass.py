@@ -55,16 +55,22 @@ TOKENS_PER_S = 6
 
 @dataclass(frozen=True)
 class ChoiceRule:
-    """When the Whisper text is kept, replaced by the first pass's, or the utterance is dropped."""
+    """When the Whisper text is kept, replaced by the first pass's, or the utterance is dropped.
+
+    Defaults chosen with bench/second_pass_tune.py on corpus/valid.jsonl (400 clips, first pass
+    models/asr.pt of 2026-12-01): Whisper below -1.2 -> the CTC text (45.9% WER against 48.5% when
+    such finals are dropped); below -1.8 dropped (noise, music); preferring the CTC text for its
+    exact catalog names did not help with that first pass (+0.2 to +0.4 points)."""
 
     no_speech_prob: float = 0.6        # Whisper's silence test: no-speech probability above this ...
     silence_logprob: float = -1.0      # ... and average log probability below this -> dropped
     no_speech_alone: float = 0.9       # no-speech probability above this -> dropped whatever the log probability
                                        # (Whisper's "you" on silence has -0.8 and 0.96)
-    drop_logprob: float = -1.5         # below this the Whisper text is not trusted
+    drop_logprob: float = -1.2         # below this the Whisper text is not trusted
     compression_ratio: float = 2.4     # above this the Whisper text is a repetition loop
-    ctc_fallback: bool = False         # an untrusted Whisper text: False drops the utterance, True uses the CTC text
-    prefer_ctc_names: bool = True      # keep the CTC text when it names more catalog words exactly than Whisper's ...
+    ctc_fallback: bool = True          # an untrusted Whisper text: True uses the CTC text ...
+    fallback_min_logprob: float = -1.8  # ... when Whisper's average log probability is at least this; else dropped
+    prefer_ctc_names: bool = False     # keep the CTC text when it names more catalog words exactly than Whisper's ...
     names_min_similarity: float = 0.7  # ... and the two texts are this similar otherwise (0..1, characters)
 
 
@@ -87,6 +93,7 @@ class SecondPassOptions:
                    max_new_tokens=asr.final_pass_max_tokens, pad_ms=asr.final_pass_pad_ms,
                    prompt_names=asr.final_pass_prompt_names, int8=asr.final_pass_int8,
                    rule=ChoiceRule(drop_logprob=asr.final_pass_min_logprob,
+                                   fallback_min_logprob=asr.final_pass_drop_logprob,
                                    no_speech_prob=asr.final_pass_no_speech_prob))
 
 
@@ -236,7 +243,7 @@ def choose(ctc_text: str, hyp: WhisperHypothesis, rule: ChoiceRule = ChoiceRule(
         or (hyp.compression_ratio > rule.compression_ratio and "repetitive") \
         or (hyp.avg_logprob < rule.drop_logprob and "low confidence")
     if untrusted:
-        if rule.ctc_fallback and ctc_text:
+        if rule.ctc_fallback and ctc_text and hyp.avg_logprob >= rule.fallback_min_logprob:
             return FinalChoice(ctc_text, "ctc", f"whisper {untrusted}", hyp)
         return FinalChoice("", "dropped", f"whisper {untrusted}", hyp)
     if rule.prefer_ctc_names and names is not None and ctc_text and ctc_text != w_text:
