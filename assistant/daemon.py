@@ -289,6 +289,8 @@ class Daemon:
             raise p.ProtocolError(p.E_BAD_MESSAGE, str(exc), msg.id) from None
 
     def open_remote(self, msg: p.AudioStart, session: str) -> RemoteSource:
+        for gone in [s for s in self._remote_counts if s not in self.hub.clients]:  # bounded by the clients connected
+            del self._remote_counts[gone]
         n = self._remote_counts[session] = self._remote_counts.get(session, 0) + 1
         source = RemoteSource(f"remote-{session}-{n}", msg.format, self.config.audio.queue_blocks,
                               lambda: self.metrics.dropped_frames.inc(1, "remote"))

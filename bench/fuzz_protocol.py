@@ -19,8 +19,8 @@ that every frame reaches the parser instead of being dropped unread; everything 
 default configuration. Afterwards the daemon must still answer /healthz, a clean client's
 typed request (recommendations) and spoken request (a remote stream -> transcript.final),
 have no traceback in its log, and be back to one client, no remote streams and empty queues.
-Its resident memory is sampled after a warm-up fuzz of a tenth of the messages and at the
-end. `tests/test_fuzz_protocol.py` runs a short, seeded pass of the same code in `make test`.
+Its resident memory is read after a warm-up fuzz of a tenth of the messages, after each further
+tenth, and at the end. `tests/test_fuzz_protocol.py` runs a short, seeded pass of the same code in `make test`.
 
 The content of every frame is a function of the seed; the interleaving of the clients is
 not (it depends on scheduling), so a failure is reproduced by the seed plus the log.
@@ -55,6 +55,7 @@ SERVER_TYPES = ("hello", "status", "vad.start", "vad.end", "transcript.partial",
 CLEAN_COMMAND = "play something sad by adele"
 LOG_PROBLEMS = re.compile(r"Traceback|exception was never retrieved|Exception in callback|Task was destroyed")
 RATE_OVERRIDE = {"ASSISTANT_SERVER_MAX_MESSAGES_PER_S": "100000"}
+SETTLE_S = 900.0  # how long the benchmark lets the daemon work off the fuzzed streams' utterances
 
 
 # ---------------------------------------------------------------- the generator
@@ -216,7 +217,10 @@ def _handshake(port: int) -> socket.socket:
 
 def _cut(port: int, data: bytes) -> None:
     """Open a WebSocket, send part of a frame, and reset the connection (no close frame, no FIN)."""
-    s = _handshake(port)
+    try:
+        s = _handshake(port)
+    except OSError:  # a busy daemon did not answer the handshake in time: nothing to cut
+        return
     try:
         s.sendall(data)
     except OSError:
@@ -234,12 +238,13 @@ class FuzzClient:
     async def _connect(self) -> None:
         """Connect, retrying for a while: a refused connection means the daemon is gone (a crash, reported)."""
         from websockets.asyncio.client import connect
+        from websockets.exceptions import InvalidHandshake
 
         for attempt in range(20):
             try:
                 self.ws = await connect(self.url, max_size=None, open_timeout=60)
                 break
-            except OSError:
+            except (OSError, TimeoutError, InvalidHandshake):  # refused, or cut off by a busy daemon's open timeout
                 if attempt == 19:
                     self.report.unreachable = True
                     raise
@@ -410,15 +415,16 @@ def log_problems(log_text: str) -> list[str]:
 
 
 async def settle(port: int, timeout_s: float = 60.0) -> dict:
-    """Wait until the fuzz clients are gone: no clients, no remote streams, empty queues (from /metrics)."""
-    deadline = time.monotonic() + timeout_s
+    """Wait until the fuzz clients are gone: no clients, no remote streams, empty queues (from /metrics).
+    Returns that state (what was left, if the timeout came first) and `settle_s`, how long it took."""
+    t0 = time.monotonic()
     while True:
         text = await asyncio.to_thread(metrics_text, port)
         state = {"clients": metric(text, "assistant_clients"), "remote_sources": metric(text, "assistant_remote_sources"),
                  "asr_queue": metric(text, 'assistant_queue_depth{queue="asr_worker"}'),
                  "music_queue": metric(text, 'assistant_queue_depth{queue="music_worker"}')}
-        if not any(state.values()) or time.monotonic() > deadline:
-            return state
+        if not any(state.values()) or time.monotonic() - t0 > timeout_s:
+            return {**state, "settle_s": round(time.monotonic() - t0, 1)}
         await asyncio.sleep(0.2)
 
 
@@ -455,11 +461,16 @@ async def run_bench(args) -> dict:
         report = FuzzReport(args.seed)
         warm = max(args.clients, args.messages // 10)
         await fuzz(daemon.url, port, warm, args.clients, args.seed, report)
-        await settle(port)
+        await settle(port, SETTLE_S)
         rss_warm = rss_mb(daemon.proc.pid)
-        await fuzz(daemon.url, port, args.messages - report.messages, args.clients, args.seed + 1, report)
-        state = await settle(port)
+        rss_series = [(report.messages, round(rss_warm, 1))]
+        for k in range(1, 10):  # the rest in nine parts, memory read after each
+            await fuzz(daemon.url, port, args.messages * (k + 1) // 10 - report.messages, args.clients, args.seed + k, report)
+            rss_series.append((report.messages, round(rss_mb(daemon.proc.pid), 1)))
+        state = await settle(port, SETTLE_S)  # the streams' utterances are still being recognized for a while
         rss_end = rss_mb(daemon.proc.pid)
+        utterances = {line.split('"')[1]: float(line.split()[-1]) for line in metrics_text(port).splitlines()
+                      if line.startswith("assistant_utterances_total{")}
         health = http_json(port, "/healthz")
         clean = await clean_client(daemon.url, speech)
         alive = daemon.proc.poll() is None
@@ -467,9 +478,10 @@ async def run_bench(args) -> dict:
         code = daemon.stop()
     problems = log_problems(daemon.log.read_text(errors="replace"))
     return {"bench": "fuzz_protocol", "machine": machine(), "model": str(model), "catalog": "small" if args.small else "default",
-            "report": report.to_dict(), "after": state, "health": health, "clean_client": clean, "alive_after": alive,
+            "report": report.to_dict(), "after": state, "utterances": utterances, "health": health, "clean_client": clean, "alive_after": alive,
             "exit_code": code, "log_problems": problems[:20], "rss_mb_after_warmup": round(rss_warm, 1),
             "rss_mb_end": round(rss_end, 1), "rss_growth_pct": round(100 * (rss_end - rss_warm) / rss_warm, 2),
+            "rss_mb_by_messages": rss_series,
             "crashes": int(not alive or report.unreachable) + len(problems) + report.internal_errors + report.closes.get(1011, 0),
             "log": str(daemon.log)}
 

@@ -640,3 +640,20 @@ def test_a_loader_that_raises_a_bug_is_reported_and_the_rest_serves(caplog):
 
     arun(main())
     assert any(r.exc_info and r.exc_info[0] is ModuleNotFoundError for r in caplog.records)  # the traceback is logged
+
+
+def test_per_connection_bookkeeping_does_not_outlive_the_connection():
+    """Found by the fuzzer's memory check: stream numbering kept an entry for every connection ever made."""
+    async def main():
+        async with running() as d:
+            for _ in range(5):
+                async with connect(d.url) as ws:
+                    await recv(ws, "hello")
+                    await open_stream(ws)
+            while d.hub.clients or d.remote:  # the daemon's side of those connections is done
+                await asyncio.sleep(0.01)
+            async with connect(d.url) as ws:
+                await recv(ws, "hello")
+                assert (await open_stream(ws))["source"] == "remote-c6-1"
+                assert list(d._remote_counts) == ["c6"]
+    arun(main())
