@@ -107,7 +107,8 @@ class AsrConfig:
     final_pass_beam_size: int = 1  # 1 = greedy
     final_pass_max_tokens: int = 96  # token budget per utterance (also at most 6 + 6 per second of audio)
     final_pass_pad_ms: int = 1000  # silence appended to the utterance before encoding (30000 = Whisper's 30 s window)
-    final_pass_prompt_names: int = 5  # catalog names heard by the first pass that go into Whisper's prompt
+    final_pass_prompt_names: int = 3  # catalog names heard by the first pass that go into Whisper's prompt
+    final_pass_prompt_min_score: float = 0.9  # ... when a span of the first pass's text matches them this well (0..1)
     final_pass_int8: bool = True  # dynamic int8 linear layers in the second pass
     final_pass_min_logprob: float = -1.2  # a Whisper text below this average log probability is not used: the CTC final is
     final_pass_drop_logprob: float = -1.8  # below this not even the CTC final: the utterance is dropped (noise, music)
@@ -121,6 +122,8 @@ class AsrConfig:
         _check(1 <= self.final_pass_max_tokens <= 220, f"[{s}] final_pass_max_tokens", "1 to 220", self.final_pass_max_tokens)
         _check(0 <= self.final_pass_pad_ms <= 30000, f"[{s}] final_pass_pad_ms", "0 to 30000", self.final_pass_pad_ms)
         _check(0 <= self.final_pass_prompt_names <= 20, f"[{s}] final_pass_prompt_names", "0 to 20", self.final_pass_prompt_names)
+        _check(0.5 <= self.final_pass_prompt_min_score <= 1, f"[{s}] final_pass_prompt_min_score", "0.5 to 1",
+               self.final_pass_prompt_min_score)
         _check(-10 <= self.final_pass_min_logprob <= 0, f"[{s}] final_pass_min_logprob", "-10 to 0", self.final_pass_min_logprob)
         _check(-10 <= self.final_pass_drop_logprob <= self.final_pass_min_logprob, f"[{s}] final_pass_drop_logprob",
                "-10 to final_pass_min_logprob", self.final_pass_drop_logprob)

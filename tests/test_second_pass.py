@@ -68,7 +68,7 @@ def test_an_untrusted_whisper_text_falls_back_to_the_first_pass_unless_very_unsu
 
 
 def test_the_first_pass_wins_when_it_names_more_catalog_words():
-    names = CatalogNames(CATALOG)
+    names = CatalogNames(CATALOG, min_score=0.7)
     rule = ChoiceRule(prefer_ctc_names=True)
     # the CTC beam heard a whole catalog name that Whisper misspelled
     c = choose("play halo by beyonce", hyp("play hello by beyond say"), rule, names)
@@ -90,7 +90,7 @@ def test_output_is_normalized_like_every_transcript():
 
 
 def test_prompt_names_are_the_catalog_names_the_first_pass_heard():
-    names = CatalogNames(CATALOG)
+    names = CatalogNames(CATALOG, min_score=0.7)
     assert names.pick("play hollow by beyonse", 5) == ["Beyonce", "Hello", "Halo"]  # best match first
     assert names.pick("play hollow by beyonse", 1) == ["Beyonce"]
     assert names.pick("play some one like you by adel", 5) == ["Adele"]  # common words: exact names only
@@ -110,7 +110,7 @@ def test_final_prompts_whisper_with_the_picked_names():
             seen["names"] = tuple(names)
             return hyp("play halo by beyonce")
 
-    sp = Stub(None, None, None, None, None, SecondPassOptions(prompt_names=2), None)
+    sp = Stub(None, None, None, None, None, SecondPassOptions(prompt_names=2, name_min_score=0.7), None)
     sp.set_names(CATALOG)
     audio = speechlike(1000)
     choice = sp.final(audio, "play hollow by beyonse")

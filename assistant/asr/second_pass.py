@@ -80,8 +80,8 @@ class SecondPassOptions:
     beam_size: int = 1         # 1 = greedy
     max_new_tokens: int = 96   # token budget of one utterance (also at most 6 + 6 per second of audio)
     pad_ms: int = 1000         # silence appended before encoding (0 = real length, 30000 = Whisper's window)
-    prompt_names: int = 5      # catalog names in the prompt (0 = no prompt)
-    name_min_score: float = 0.7  # a span matches a name at this similarity (0..1)
+    prompt_names: int = 3      # catalog names in the prompt (0 = no prompt)
+    name_min_score: float = 0.9  # a span matches a name at this similarity (0..1)
     int8: bool = True          # dynamic int8 linear layers (about 4x faster output projection)
     loop_ngram: int = 3        # cut the text where its last 3 tokens repeat earlier ones (0 = off; see DecodeOptions)
     rule: ChoiceRule = field(default_factory=ChoiceRule)
@@ -91,7 +91,8 @@ class SecondPassOptions:
         """From `[asr]` (assistant.config.AsrConfig)."""
         return cls(model_dir=asr.whisper_model_dir, beam_size=asr.final_pass_beam_size,
                    max_new_tokens=asr.final_pass_max_tokens, pad_ms=asr.final_pass_pad_ms,
-                   prompt_names=asr.final_pass_prompt_names, int8=asr.final_pass_int8,
+                   prompt_names=asr.final_pass_prompt_names, name_min_score=asr.final_pass_prompt_min_score,
+                   int8=asr.final_pass_int8,
                    rule=ChoiceRule(drop_logprob=asr.final_pass_min_logprob,
                                    fallback_min_logprob=asr.final_pass_drop_logprob,
                                    no_speech_prob=asr.final_pass_no_speech_prob))
@@ -149,7 +150,7 @@ def command_words() -> frozenset[str]:
 class CatalogNames:
     """The catalog names that spans of a first-pass transcript most likely mean."""
 
-    def __init__(self, names: Iterable[str], min_score: float = 0.7, max_span_words: int = 4):
+    def __init__(self, names: Iterable[str], min_score: float = 0.9, max_span_words: int = 4):
         from assistant.asr.bias import spoken_title
         from assistant.recommend.matcher import MatcherOptions, NameIndex, spoken_forms
 
