@@ -83,8 +83,8 @@ def _valid(rng: random.Random) -> dict:
     elif kind == "audio.start":
         msg["format"] = {"encoding": rng.choice(["pcm_s16le", "pcm_f32le"]), "sample_rate_hz": rng.choice([8000, 16000, 44100, 48000]),
                          "channels": rng.choice([1, 2])}
-    if rng.random() < 0.3:
-        msg["user"] = rng.choice(["alice", "bob", "", "u" * 100, "\ud83d\ude00"])
+    if rng.random() < 0.3:  # fresh user ids too: per-user state in the daemon must stay bounded
+        msg["user"] = rng.choice(["alice", "bob", "", "u" * 100, "\ud83d\ude00", f"user{rng.randrange(10 ** 6)}"])
     return msg
 
 

@@ -213,3 +213,15 @@ def test_matcher_finds_misheard_and_sound_alike_names_and_blocking_agrees():
             assert hits and hits[0].name == expected, (query, hits)
     assert exhaustive.search("zzzzqqq") == [] and exhaustive.search("") == []
     assert exhaustive.search("xxxxxxxx" * 20) == []  # too long to be a name
+
+
+def test_profile_cache_is_bounded_whatever_user_ids_clients_send(service, monkeypatch):
+    import assistant.recommend.service as service_module
+
+    monkeypatch.setattr(service_module, "MAX_CACHED_PROFILES", 2)
+    song = service.catalog.songs[0].id
+    for user in ("ann", "bob", "cy", "bob"):
+        service.feedback(user, song, "liked")
+        service.profile(user)
+    assert list(service._profiles) == ["cy", "bob"]  # the two used most recently
+    assert service.profile("ann").user == "ann"  # rebuilt from the store when needed

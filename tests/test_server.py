@@ -657,3 +657,19 @@ def test_per_connection_bookkeeping_does_not_outlive_the_connection():
                 assert (await open_stream(ws))["source"] == "remote-c6-1"
                 assert list(d._remote_counts) == ["c6"]
     arun(main())
+
+
+def test_now_playing_is_remembered_for_a_bounded_number_of_users(monkeypatch):
+    import assistant.server.commands as commands
+
+    monkeypatch.setattr(commands, "MAX_NOW_PLAYING_USERS", 3)
+
+    async def main():
+        async with running() as d:
+            async with connect(d.url) as ws:
+                await recv(ws, "hello")
+                for i, user in enumerate(["u1", "u2", "u3", "u4", "u2"]):
+                    await ws.send(json.dumps({"type": "feedback", "id": f"f{i}", "song_id": "s1", "kind": "played", "user": user}))
+                    await recv(ws, "ack")
+            assert list(d.commands.now_playing) == ["u3", "u4", "u2"]
+    arun(main())

@@ -195,3 +195,11 @@ def test_the_web_player_reads_only_what_the_protocol_sends():
         assert set(names) <= sent, f"{kind}: the page reads {sorted(set(names) - sent)}, which the daemon does not send"
     buttons = re.search(r"export const FEEDBACK_BUTTONS = (.*);", (STATIC_DIR / "render.js").read_text(encoding="utf-8")).group(1)
     assert set(re.findall(r'\["(\w+)", "', buttons)) | {"played"} == set(p.FEEDBACK_KINDS)  # "played" is sent by the player
+
+
+def test_armed_sources_expire_instead_of_piling_up():
+    policy = ListenPolicy(ListenConfig(mode="wake_phrase", follow_up_s=8.0))
+    for i in range(100):  # remote streams come and go, each said the wake phrase alone once
+        assert policy.decide(f"remote-c{i}-1", "hey music", now_s=float(i)).accepted
+    assert policy.decide("mic", "hey music", now_s=200.0).accepted
+    assert list(policy._armed_until) == ["mic"]

@@ -57,6 +57,7 @@ from assistant.recommend.song import Song
 log = logging.getLogger(__name__)
 
 RANKED_INTENTS = frozenset({"play", "recommend", "similar", "next"})
+MAX_CACHED_PROFILES = 256  # users whose profile is kept warm; others are rebuilt from the store when they come back
 REQUESTED_MIN_SCORE = 0.85  # a play request "names" a song when the title matched at least this well
 
 
@@ -174,7 +175,10 @@ class RecommendService:
                                 half_life_days=self.config.preferences.half_life_days,
                                 recent_n=self.config.recommend.exclude_recent)
         with self._lock:
-            self._profiles[user] = (marker, profile)
+            self._profiles.pop(user, None)
+            self._profiles[user] = (marker, profile)  # newest last
+            while len(self._profiles) > MAX_CACHED_PROFILES:  # user ids come from clients: the cache stays bounded
+                del self._profiles[next(iter(self._profiles))]
         return profile
 
     def song(self, song_id: str) -> Song | None:

@@ -21,6 +21,8 @@ from assistant.server.workers import Worker
 
 log = logging.getLogger(__name__)
 
+MAX_NOW_PLAYING_USERS = 1000  # users whose playing song is remembered ("more like this")
+
 
 @dataclass(frozen=True)
 class CommandResult:
@@ -106,7 +108,10 @@ class CommandRunner:
             raise p.ProtocolError(p.E_STORAGE, str(exc)) from None
         self.metrics.feedback.inc(1, kind)
         if kind == "played":
-            self.now_playing[user] = song_id
+            self.now_playing.pop(user, None)
+            self.now_playing[user] = song_id  # newest last; user ids come from clients, so the oldest are let go
+            while len(self.now_playing) > MAX_NOW_PLAYING_USERS:
+                del self.now_playing[next(iter(self.now_playing))]
 
     def _error(self, code: str, message: str, origin: Origin) -> None:
         event = p.ErrorEvent(code=code, message=message, request=origin.request, source=origin.source, utterance=origin.utterance)

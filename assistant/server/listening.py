@@ -64,7 +64,8 @@ class ListenPolicy:
         if matched:
             if rest:
                 self._armed_until.pop(source, None)
-            else:
+            else:  # (expired entries go: sources come and go with clients)
+                self._armed_until = {s: t for s, t in self._armed_until.items() if t >= now_s}
                 self._armed_until[source] = now_s + self.cfg.follow_up_s
             return Decision(True, rest)
         if self._armed_until.pop(source, -1.0) >= now_s:
