@@ -1,6 +1,6 @@
 """Event-to-screen latency of the web player, in headless Chromium against a live daemon.
 
-    .venv/bin/python bench/web_player_latency.py [--runs 5] [--requests-per-run 8] [--json]
+    .venv/bin/python bench/web_player_latency.py [--runs 5] [--requests-per-run 20] [--json]
 
 The same set-up as tests/test_web_player.py (its helpers are reused): `assistant serve --input none`
 with a small JSONL catalog, a music folder and the hashing embedder; Debian's chromium through
@@ -28,7 +28,7 @@ sys.path.insert(0, str(REPO / "tests"))
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--runs", type=int, default=5)
-    ap.add_argument("--requests-per-run", type=int, default=8)
+    ap.add_argument("--requests-per-run", type=int, default=20)
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
 
