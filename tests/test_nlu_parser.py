@@ -178,6 +178,8 @@ def test_a_topic_is_free_text_not_a_title(parser):
     result = parser.parse("songs about summer love")
     assert result.intent == "recommend" and result.query == "summer love"
     assert "track" not in result.slots
+    result = parser.parse("play songs about rain")  # not a badly heard name for the ranker's lenient search
+    assert result.intent == "play" and result.query == "rain" and result.content == "" and result.entities == ()
 
 
 def test_catalog_names_with_a_suffix_are_known_in_their_spoken_form(parser):

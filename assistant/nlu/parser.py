@@ -197,8 +197,8 @@ class IntentParser:
             a += 1
         while b > a and tokens[b - 1] in _CONTENT_EDGE:
             b -= 1
-        if b <= a:
-            return result
+        if b <= a or _topic_at(tokens, a + 1):
+            return result  # "songs about rain": a topic for the semantic search, not a badly heard name
         content = " ".join(tokens[a:b])
         result = replace(result, content=content)
         if self.gazetteer is None or b - a > WHOLE_MAX_WORDS or result.exclude:
