@@ -39,6 +39,7 @@ def main() -> int:
     ap.add_argument("--model", default="models/asr.pt")
     ap.add_argument("--decoders", nargs="+", choices=DECODERS, default=list(DECODERS))
     ap.add_argument("--limit", type=int, default=0, help="clips per set (0 = all)")
+    ap.add_argument("--sets", nargs="+", help="only these evaluation sets (file stems, e.g. eval_speechocean)")
     ap.add_argument("--json", help="also write every utterance's ref/hyp here")
     args = ap.parse_args()
     cfg = load_config()
@@ -68,6 +69,8 @@ def main() -> int:
     print("|" + "---|" * (head.count("|") - 1))
     dump = {}
     for name, title in EVAL_SETS + EXTRA_SETS:
+        if args.sets and name not in args.sets:
+            continue
         manifest = Path(args.corpus) / f"{name}.jsonl"
         if not manifest.is_file():
             if (name, title) in EVAL_SETS:

@@ -13,8 +13,10 @@ Measured, every `--sample-s`: the daemon's resident memory (VmRSS) and CPU time,
 transcript.final latency over the interval (the daemon's own histogram, every source), the load average.
 At the end:
   - finals missed: spoken commands (file and remote, located by their position in the source's stream,
-    from vad.start/vad.end) that ended more than 5 s before the end and got no transcript.final; and
-    accepted utterances (vad.end accepted) without a final;
+    from vad.start/vad.end) that ended before the soak did and got no transcript.final, and accepted
+    utterances (vad.end accepted) without a final. At the end the stream stops and the clients keep
+    listening while the daemon works off what it still owes (at most `--drain-s`): a late final is
+    counted as late (latency), not as missed;
   - events lost: finals that some listening client did not receive, summed over the ten clients;
   - latency drift: the remote stream's end-of-speech -> final latency, median of the first and of the last
     five minutes; the daemon's mean final latency per interval;
@@ -39,7 +41,6 @@ from daemon_common import COMMANDS, RATE, DaemonProcess, ensure_model, machine, 
 FRAME = RATE * 20 // 1000  # remote audio frames of 20 ms
 GAP_S = 2.0                # room noise between commands
 TAIL_SILENCE_MS = 1500     # what the file input appends to each round (assistant/audio/file_source.py)
-GRACE_MS = 5000            # a command that ended this close to the end is not expected to have its final yet
 
 
 def speech_span(audio: np.ndarray) -> tuple[int, int]:
@@ -125,6 +126,7 @@ class Streamer:
 
     def __init__(self, url: str, audio: np.ndarray, spans: list[tuple[int, int]], stop: asyncio.Event):
         self.url, self.audio, self.spans, self.stop = url, audio, spans, stop
+        self.stop_sending = asyncio.Event()  # set at the end of the soak; `stop` once its finals have come
         self.source = None
         self.sent_ends: list[tuple[int, float]] = []   # (stream position of a command's end in samples, monotonic time sent)
         self.vad: dict[str, dict] = {}                 # utterance -> {"start_ms", "end_ms", "accepted"}
@@ -161,7 +163,7 @@ class Streamer:
             looped = pcm + pcm  # frames that cross the end of the program continue at its start
             t0 = time.monotonic()
             k = 0
-            while not self.stop.is_set():
+            while not self.stop_sending.is_set():
                 i = self.position % n
                 delay = t0 + k * FRAME / RATE - time.monotonic()
                 if delay > 0:
@@ -174,7 +176,7 @@ class Streamer:
                 self.position += FRAME
                 k += 1
             await ws.send(json.dumps({"type": "audio.end"}))
-            await asyncio.sleep(1.0)
+            await self.stop.wait()  # still reading: the late finals of what was sent
             task.cancel()
 
 
@@ -205,17 +207,13 @@ class FileWatcher:
                     self.finals.add(msg["utterance"])
 
 
-def heard_commands(spans_ms: list[tuple[float, float]], vad: dict[str, dict], finals) -> tuple[int, int, int]:
-    """(expected, heard, accepted utterances without a final) for commands at `spans_ms` (stream ms)."""
-    ends = [v["end_ms"] for v in vad.values() if "end_ms" in v]
-    if not ends:
-        return 0, 0, 0
-    horizon = max(ends) - GRACE_MS
+def heard_commands(spans_ms: list[tuple[float, float]], vad: dict[str, dict], finals, horizon: float) -> tuple[int, int, int]:
+    """(expected, heard, accepted utterances without a final) for the commands at `spans_ms` (stream ms) that
+    ended by `horizon` (the stream's position when the soak ended)."""
     expected = [(s, e) for s, e in spans_ms if e <= horizon]
     final_spans = [(v["start_ms"], v["end_ms"]) for u, v in vad.items() if u in finals and "end_ms" in v and "start_ms" in v]
     heard = sum(any(fs < e and fe > s for fs, fe in final_spans) for s, e in expected)
-    no_final = sum(1 for u, v in vad.items() if v.get("accepted") and u not in finals and v["end_ms"] <= horizon)
-    return len(expected), heard, no_final
+    return len(expected), heard, pending(vad, finals, horizon)
 
 
 def final_latency(metrics: str) -> tuple[float, int]:
@@ -228,7 +226,13 @@ def final_latency(metrics: str) -> tuple[float, int]:
     return total, int(count)
 
 
-async def soak(d: DaemonProcess, minutes: float, n_clients: int, sample_s: float, remote: tuple, texts: list[str]) -> dict:
+def pending(vad: dict[str, dict], finals, horizon_ms: float) -> int:
+    """Accepted utterances that ended by `horizon_ms` (stream time) and have no final yet."""
+    return sum(1 for u, v in vad.items() if v.get("accepted") and v["end_ms"] <= horizon_ms and u not in finals)
+
+
+async def soak(d: DaemonProcess, minutes: float, n_clients: int, sample_s: float, remote: tuple, texts: list[str],
+               drain_s: float) -> dict:
     await d.wait_ready(need_listening=True, timeout_s=900)
     stop = asyncio.Event()
     listeners = [Listener(i, d.url, stop, 120.0) for i in range(n_clients)]
@@ -239,35 +243,47 @@ async def soak(d: DaemonProcess, minutes: float, n_clients: int, sample_s: float
     t0 = time.monotonic()
     samples = []
     last_sum, last_count = final_latency(d.metrics())
-    while time.monotonic() - t0 < minutes * 60:
-        await asyncio.sleep(min(sample_s, max(0.0, minutes * 60 - (time.monotonic() - t0))))
+    horizons = None
+    while d.proc.poll() is None:
+        await asyncio.sleep(sample_s)
+        elapsed = time.monotonic() - t0
+        if horizons is None and elapsed >= minutes * 60:  # the end of the soak: the stream stops, the backlog drains
+            streamer.stop_sending.set()
+            t_end = time.time()
+            file_ms = max((v.get("end_ms", 0) for v in watcher.vad.values()), default=0)
+            horizons = {"file_ms": file_ms, "remote_ms": streamer.position * 1000 / RATE, "t_end": t_end, "t_end_s": round(elapsed, 1)}
         if d.proc.poll() is not None:
             break
         total, count = final_latency(d.metrics())
-        samples.append({"t_s": round(time.monotonic() - t0, 1), **d.memory_mb(), "cpu_s": round(d.cpu_s(), 1),
-                        "finals": count, "mean_final_latency_ms": round(1000 * (total - last_sum) / (count - last_count), 1)
-                        if count > last_count else None, "load1": os.getloadavg()[0]})
+        samples.append({"t_s": round(elapsed, 1), "phase": "soak" if horizons is None else "drain", **d.memory_mb(),
+                        "cpu_s": round(d.cpu_s(), 1), "finals": count,
+                        "mean_final_latency_ms": round(1000 * (total - last_sum) / (count - last_count), 1) if count > last_count else None,
+                        "load1": os.getloadavg()[0]})
         last_sum, last_count = total, count
         print(json.dumps(samples[-1]), flush=True)
-    t_end = time.time()
+        if horizons is not None:
+            left = pending(watcher.vad, watcher.finals, horizons["file_ms"]) + pending(streamer.vad, streamer.finals, horizons["remote_ms"])
+            if left == 0 or elapsed - horizons["t_end_s"] > drain_s:
+                horizons["drained_s"] = round(elapsed - horizons["t_end_s"], 1)
+                horizons["left"] = left
+                break
     stop.set()
     await asyncio.wait(tasks, timeout=30)
-    return {"samples": samples, "listeners": listeners, "watcher": watcher, "streamer": streamer, "t_end": t_end,
-            "metrics": d.metrics() if d.proc.poll() is None else "", "alive": d.proc.poll() is None}
+    return {"samples": samples, "listeners": listeners, "watcher": watcher, "streamer": streamer, "horizons": horizons or {},
+            "t_stop": time.time(), "metrics": d.metrics() if d.proc.poll() is None else "", "alive": d.proc.poll() is None}
 
 
 def summarize(r: dict, file_spans: list, round_samples: int, remote_spans: list, remote_len: int, minutes: float) -> dict:
-    samples = r["samples"]
-    # finals missed, per source, by stream position
-    max_file_ms = max((v.get("end_ms", 0) for v in r["watcher"].vad.values()), default=0)
-    rounds = int(max_file_ms * RATE / 1000 // round_samples) + 2
+    samples, h = r["samples"], r["horizons"]
+    # finals missed, per source, by stream position: commands that ended before the soak did
+    rounds = int(h["file_ms"] * RATE / 1000 // round_samples) + 2
     file_ms = [((k * round_samples + s) * 1000 / RATE, (k * round_samples + e) * 1000 / RATE)
                for k in range(rounds) for s, e in file_spans]
-    f_expected, f_heard, f_no_final = heard_commands(file_ms, r["watcher"].vad, r["watcher"].finals)
+    f_expected, f_heard, f_no_final = heard_commands(file_ms, r["watcher"].vad, r["watcher"].finals, h["file_ms"])
     st = r["streamer"]
     laps = st.position // remote_len + 2
     remote_ms = [((k * remote_len + s) * 1000 / RATE, (k * remote_len + e) * 1000 / RATE) for k in range(laps) for s, e in remote_spans]
-    r_expected, r_heard, r_no_final = heard_commands(remote_ms, st.vad, st.finals)
+    r_expected, r_heard, r_no_final = heard_commands(remote_ms, st.vad, st.finals, h["remote_ms"])
     # remote latency: the end of each command as sent -> its utterance's final
     ends = {pos * 1000 / RATE: t for pos, t in st.sent_ends}
     latencies = []  # (time sent, ms)
@@ -284,15 +300,19 @@ def summarize(r: dict, file_spans: list, round_samples: int, remote_spans: list,
     # events lost: finals that reached some listener but not another, while all of them were connected
     listeners = r["listeners"]
     t_all = max(l.connected_at or 0 for l in listeners) + 1.0
-    window = lambda fs: {(s, u) for s, u, ts in fs if t_all <= ts <= r["t_end"] - 10}  # noqa: E731
+    window = lambda fs: {(s, u) for s, u, ts in fs if t_all <= ts <= r["t_stop"] - 10}  # noqa: E731
     union = set().union(*(window(l.finals) for l in listeners))
     lost = sum(len(union - window(l.finals)) for l in listeners)
-    warm = next((s for s in samples if s["t_s"] >= 120), samples[0] if samples else None)
-    end = samples[-1] if samples else None
-    lat = [s["mean_final_latency_ms"] for s in samples if s["mean_final_latency_ms"] is not None]
+    soaked = [s for s in samples if s["phase"] == "soak"]
+    warm = next((s for s in soaked if s["t_s"] >= 120), soaked[0] if soaked else None)
+    end = soaked[-1] if soaked else None
+    lat = [s["mean_final_latency_ms"] for s in soaked if s["mean_final_latency_ms"] is not None]
     third = max(1, len(lat) // 3)
     return {
-        "minutes": round(samples[-1]["t_s"] / 60, 1) if samples else 0, "alive": r["alive"],
+        "minutes": round(h.get("t_end_s", 0) / 60, 1), "drain_s": h.get("drained_s"), "alive": r["alive"],
+        "daemon_cpu_pct_of_a_core": round(100 * (end["cpu_s"] - soaked[0]["cpu_s"]) / (end["t_s"] - soaked[0]["t_s"]), 1)
+        if end and end is not soaked[0] else None,
+        "rss_mb_after_drain": samples[-1]["rss_mb"] if samples else None,
         "rss_mb_warm": warm and warm["rss_mb"], "rss_mb_end": end and end["rss_mb"], "peak_rss_mb": end and end["peak_rss_mb"],
         "rss_growth_pct": round(100 * (end["rss_mb"] - warm["rss_mb"]) / warm["rss_mb"], 2) if warm and end else None,
         "file_commands": f_expected, "file_heard": f_heard, "remote_commands": r_expected, "remote_heard": r_heard,
@@ -305,7 +325,7 @@ def summarize(r: dict, file_spans: list, round_samples: int, remote_spans: list,
         "daemon_mean_final_latency_ms_first_third": round(statistics.mean(lat[:third]), 1) if lat else None,
         "daemon_mean_final_latency_ms_last_third": round(statistics.mean(lat[-third:]), 1) if lat else None,
         "remote_errors": sorted({e["code"] for e in st.errors}),
-        "load1_mean": round(statistics.mean(s["load1"] for s in samples), 2) if samples else None,
+        "load1_mean": round(statistics.mean(s["load1"] for s in soaked), 2) if soaked else None,
     }
 
 
@@ -314,6 +334,7 @@ def main() -> int:
     ap.add_argument("--minutes", type=float, default=30.0)
     ap.add_argument("--clients", type=int, default=10)
     ap.add_argument("--sample-s", type=float, default=30.0)
+    ap.add_argument("--drain-s", type=float, default=900.0, help="after the soak, how long the finals still owed may take")
     ap.add_argument("--model", help="recognizer checkpoint (default: models/asr.pt)")
     ap.add_argument("--json", help="write the samples and the summary here")
     args = ap.parse_args()
@@ -330,7 +351,7 @@ def main() -> int:
         round_samples = len(file_audio) + RATE * TAIL_SILENCE_MS // 1000
         d = DaemonProcess(tmp, model, dict(os.environ), extra_args=["--input", str(wav), "--loop-input"])
         try:
-            r = asyncio.run(soak(d, args.minutes, args.clients, args.sample_s, (remote_audio, remote_spans), COMMANDS))
+            r = asyncio.run(soak(d, args.minutes, args.clients, args.sample_s, (remote_audio, remote_spans), COMMANDS, args.drain_s))
         finally:
             rc = d.stop()
         summary = summarize(r, file_spans, round_samples, remote_spans, len(remote_audio), args.minutes)
