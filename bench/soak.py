@@ -10,7 +10,8 @@ clients listen to everything; each also types a request every two minutes and re
 `played`.
 
 Measured, every `--sample-s`: the daemon's resident memory (VmRSS) and CPU time, the mean end-of-speech ->
-transcript.final latency over the interval (the daemon's own histogram, every source), the load average.
+transcript.final latency over the interval (the daemon's own histogram, every source), the recognizer's
+queue depth (work owed), the load average.
 At the end:
   - finals missed: spoken commands (file and remote, located by their position in the source's stream,
     from vad.start/vad.end) that ended before the soak did and got no transcript.final, and accepted
@@ -37,6 +38,7 @@ from pathlib import Path
 
 import numpy as np
 from daemon_common import COMMANDS, RATE, DaemonProcess, ensure_model, machine, percentile, synthesize
+from fuzz_protocol import metric
 
 FRAME = RATE * 20 // 1000  # remote audio frames of 20 ms
 GAP_S = 2.0                # room noise between commands
@@ -254,10 +256,16 @@ async def soak(d: DaemonProcess, minutes: float, n_clients: int, sample_s: float
             horizons = {"file_ms": file_ms, "remote_ms": streamer.position * 1000 / RATE, "t_end": t_end, "t_end_s": round(elapsed, 1)}
         if d.proc.poll() is not None:
             break
-        total, count = final_latency(d.metrics())
+        try:
+            text = d.metrics()
+        except OSError:  # a starved daemon did not answer /metrics within its timeout: this sample has no latency
+            text = ""
+        total, count = final_latency(text) if text else (last_sum, last_count)
         samples.append({"t_s": round(elapsed, 1), "phase": "soak" if horizons is None else "drain", **d.memory_mb(),
                         "cpu_s": round(d.cpu_s(), 1), "finals": count,
                         "mean_final_latency_ms": round(1000 * (total - last_sum) / (count - last_count), 1) if count > last_count else None,
+                        "asr_queue": metric(text, 'assistant_queue_depth{queue="asr_worker"}') if text else None,
+                        "final_pass_queue": metric(text, 'assistant_queue_depth{queue="final_pass_worker"}') if text else None,
                         "load1": os.getloadavg()[0]})
         last_sum, last_count = total, count
         print(json.dumps(samples[-1]), flush=True)
@@ -270,7 +278,7 @@ async def soak(d: DaemonProcess, minutes: float, n_clients: int, sample_s: float
     stop.set()
     await asyncio.wait(tasks, timeout=30)
     return {"samples": samples, "listeners": listeners, "watcher": watcher, "streamer": streamer, "horizons": horizons or {},
-            "t_stop": time.time(), "metrics": d.metrics() if d.proc.poll() is None else "", "alive": d.proc.poll() is None}
+            "t_stop": time.time(), "alive": d.proc.poll() is None}
 
 
 def summarize(r: dict, file_spans: list, round_samples: int, remote_spans: list, remote_len: int, minutes: float) -> dict:
