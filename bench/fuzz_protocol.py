@@ -455,7 +455,7 @@ async def run_bench(args) -> dict:
     extra = small_catalog_config(tmp) if args.small else ""
     daemon = DaemonProcess(tmp, model, {**os.environ, **RATE_OVERRIDE}, ["--input", "none"], extra)
     try:
-        await daemon.wait_ready(need_listening=False)
+        await daemon.wait_ready(need_listening=False, timeout_s=900)  # the model and catalog load slowly on a busy machine
         port = daemon.port
         speech = command_audio(tmp)
         report = FuzzReport(args.seed)
