@@ -113,6 +113,7 @@ class AsrConfig:
     final_pass_min_logprob: float = -1.2  # a Whisper text below this average log probability is not used: the CTC final is
     final_pass_drop_logprob: float = -1.8  # below this not even the CTC final: the utterance is dropped (noise, music)
     final_pass_no_speech_prob: float = 0.6  # with a low log probability, above this no-speech probability it is silence
+    final_pass_max_words_per_s: float = 6.0  # a Whisper text with more words a second of audio than people say is a loop
 
     def validate(self, s: str) -> None:
         _check(1 <= self.threads <= 64, f"[{s}] threads", "1 to 64", self.threads)
@@ -128,6 +129,8 @@ class AsrConfig:
         _check(-10 <= self.final_pass_drop_logprob <= self.final_pass_min_logprob, f"[{s}] final_pass_drop_logprob",
                "-10 to final_pass_min_logprob", self.final_pass_drop_logprob)
         _check(0 <= self.final_pass_no_speech_prob <= 1, f"[{s}] final_pass_no_speech_prob", "0 to 1", self.final_pass_no_speech_prob)
+        _check(1 <= self.final_pass_max_words_per_s <= 100, f"[{s}] final_pass_max_words_per_s", "1 to 100",
+               self.final_pass_max_words_per_s)
         _check(self.chunk_ms % 10 == 0 and 20 <= self.chunk_ms <= 2000, f"[{s}] chunk_ms", "a multiple of 10 from 20 to 2000", self.chunk_ms)
         _check(1 <= self.beam_width <= 256, f"[{s}] beam_width", "1 to 256", self.beam_width)
         _check(0 <= self.lm_weight <= 10, f"[{s}] lm_weight", "0 to 10", self.lm_weight)

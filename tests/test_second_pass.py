@@ -28,10 +28,10 @@ CATALOG = ["Adele", "Someone Like You", "Hello", "Beyonce", "Halo", "Bohemian Rh
 
 
 def hyp(text: str, avg_logprob: float = -0.3, no_speech_prob: float = 0.01, finished: bool = True,
-        cr: float | None = None) -> WhisperHypothesis:
+        cr: float | None = None, audio_s: float = 0.0) -> WhisperHypothesis:
     return WhisperHypothesis(text=text, raw_text=text, avg_logprob=avg_logprob, no_speech_prob=no_speech_prob,
                              compression_ratio=compression_ratio(text) if cr is None else cr, finished=finished,
-                             tokens=len(text.split()), prompt=(), seconds=0.1)
+                             tokens=len(text.split()), prompt=(), seconds=0.1, audio_s=audio_s)
 
 
 # ---------------------------------------------------------------- the choice rule
@@ -65,6 +65,16 @@ def test_an_untrusted_whisper_text_falls_back_to_the_first_pass_unless_very_unsu
     c = choose("play something sad", hyp("play some", avg_logprob=-2.5), rule)
     assert (c.text, c.source) == ("", "dropped")
     assert choose("", hyp("play some", avg_logprob=-1.5), rule).source == "dropped"  # nothing to fall back to
+
+
+def test_more_words_than_the_audio_can_hold_is_a_loop_and_the_first_pass_is_used():
+    # Whisper tiny.en writes "0 0 0" for a 0.4 s "zero"
+    c = choose("zero", hyp("zero zero zero", audio_s=0.4))
+    assert (c.text, c.source, c.reason) == ("zero", "ctc", "whisper too many words for the audio")
+    assert choose("zero", hyp("zero", audio_s=0.1)).source == "whisper"  # one word is never too many
+    assert choose("play adele", hyp("play adele now", audio_s=1.2)).source == "whisper"  # 2.5 words a second
+    assert choose("", hyp("zero zero zero", audio_s=0.4)).source == "dropped"  # nothing to fall back to
+    assert choose("zero", hyp("zero zero zero", audio_s=0.4), ChoiceRule(max_words_per_s=10)).source == "whisper"
 
 
 def test_the_first_pass_wins_when_it_names_more_catalog_words():

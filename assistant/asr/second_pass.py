@@ -68,6 +68,7 @@ class ChoiceRule:
                                        # (Whisper's "you" on silence has -0.8 and 0.96)
     drop_logprob: float = -1.2         # below this the Whisper text is not trusted
     compression_ratio: float = 2.4     # above this the Whisper text is a repetition loop
+    max_words_per_s: float = 6.0       # more words a second of audio than people say (2 words or more): a loop too
     ctc_fallback: bool = True          # an untrusted Whisper text: True uses the CTC text ...
     fallback_min_logprob: float = -1.8  # ... when Whisper's average log probability is at least this; else dropped
     prefer_ctc_names: bool = False     # keep the CTC text when it names more catalog words exactly than Whisper's ...
@@ -95,7 +96,8 @@ class SecondPassOptions:
                    int8=asr.final_pass_int8,
                    rule=ChoiceRule(drop_logprob=asr.final_pass_min_logprob,
                                    fallback_min_logprob=asr.final_pass_drop_logprob,
-                                   no_speech_prob=asr.final_pass_no_speech_prob))
+                                   no_speech_prob=asr.final_pass_no_speech_prob,
+                                   max_words_per_s=asr.final_pass_max_words_per_s))
 
 
 # --------------------------------------------------------------------------- features
@@ -223,6 +225,7 @@ class WhisperHypothesis:
     tokens: int
     prompt: tuple[str, ...]   # the catalog names in the prompt
     seconds: float            # features + encoder + decoder
+    audio_s: float = 0.0      # the utterance's length (0 = unknown)
 
 
 @dataclass(frozen=True)
@@ -231,6 +234,12 @@ class FinalChoice:
     source: str               # "whisper", "ctc" or "dropped"
     reason: str               # why, in a few words
     whisper: WhisperHypothesis | None = None
+
+
+def too_fast(text: str, audio_s: float, max_words_per_s: float) -> bool:
+    """More words than a person says in `audio_s` ("0 0 0" for a 0.4 s "zero"); one word never is."""
+    words = len(text.split())
+    return audio_s > 0 and words >= 2 and words > max_words_per_s * audio_s
 
 
 def choose(ctc_text: str, hyp: WhisperHypothesis, rule: ChoiceRule = ChoiceRule(),
@@ -242,6 +251,7 @@ def choose(ctc_text: str, hyp: WhisperHypothesis, rule: ChoiceRule = ChoiceRule(
         return FinalChoice("", "dropped", "no speech", hyp)
     untrusted = (not w_text and "empty") or (not hyp.finished and "token budget") \
         or (hyp.compression_ratio > rule.compression_ratio and "repetitive") \
+        or (too_fast(w_text, hyp.audio_s, rule.max_words_per_s) and "too many words for the audio") \
         or (hyp.avg_logprob < rule.drop_logprob and "low confidence")
     if untrusted:
         if rule.ctc_fallback and ctc_text and hyp.avg_logprob >= rule.fallback_min_logprob:
@@ -346,7 +356,7 @@ class WhisperSecondPass:
         return WhisperHypothesis(text=normalize_text(raw), raw_text=raw, avg_logprob=decoded.avg_logprob,
                                  no_speech_prob=decoded.no_speech_prob, compression_ratio=compression_ratio(raw),
                                  finished=decoded.finished, tokens=len(decoded.tokens), prompt=names,
-                                 seconds=time.perf_counter() - start)
+                                 seconds=time.perf_counter() - start, audio_s=len(audio) / SAMPLE_RATE_HZ)
 
     def hypothesis(self, audio: np.ndarray, heard: str, cancel: threading.Event | None = None) -> WhisperHypothesis | FinalChoice:
         """Whisper's hypothesis, prompted with the catalog names in `heard` (the first pass's text so far);
