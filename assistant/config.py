@@ -110,8 +110,8 @@ class AsrConfig:
     final_pass_prompt_names: int = 3  # catalog names heard by the first pass that go into Whisper's prompt
     final_pass_prompt_min_score: float = 0.9  # ... when a span of the first pass's text matches them this well (0..1)
     final_pass_int8: bool = True  # dynamic int8 linear layers in the second pass
-    final_pass_min_logprob: float = -1.2  # a Whisper text below this average log probability is not used: the CTC final is
-    final_pass_drop_logprob: float = -1.8  # below this not even the CTC final: the utterance is dropped (noise, music)
+    final_pass_min_logprob: float = -0.8  # a Whisper text below this average log probability is not used: the CTC final is
+    final_pass_drop_logprob: float = -2.0  # below this not even the CTC final: the utterance is dropped (noise, music)
     final_pass_no_speech_prob: float = 0.6  # with a low log probability, above this no-speech probability it is silence
     final_pass_max_words_per_s: float = 6.0  # a Whisper text with more words a second of audio than people say is a loop
 

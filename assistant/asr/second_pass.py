@@ -57,20 +57,21 @@ TOKENS_PER_S = 6
 class ChoiceRule:
     """When the Whisper text is kept, replaced by the first pass's, or the utterance is dropped.
 
-    Defaults chosen with bench/second_pass_tune.py on corpus/valid.jsonl (400 clips, first pass
-    models/asr.pt of 2026-12-01): Whisper below -1.2 -> the CTC text (45.9% WER against 48.5% when
-    such finals are dropped); below -1.8 dropped (noise, music); preferring the CTC text for its
-    exact catalog names did not help with that first pass (+0.2 to +0.4 points)."""
+    Defaults chosen with bench/second_pass_tune.py on 300 clips of corpus/v2/valid.jsonl (commands,
+    general sentences, held-out speechocean762 speakers; first pass models/asr.pt of 2026-12-02):
+    Whisper below -0.8 -> the CTC text (39.6% WER; -1.2 gave 40.8%, Whisper alone 41.2%, the CTC
+    beam 62.5%); below -2.0 dropped (noise, music; no validation clip was that low); preferring the
+    CTC text for its exact catalog names did not help (not in the best 25 settings)."""
 
     no_speech_prob: float = 0.6        # Whisper's silence test: no-speech probability above this ...
     silence_logprob: float = -1.0      # ... and average log probability below this -> dropped
     no_speech_alone: float = 0.9       # no-speech probability above this -> dropped whatever the log probability
                                        # (Whisper's "you" on silence has -0.8 and 0.96)
-    drop_logprob: float = -1.2         # below this the Whisper text is not trusted
+    drop_logprob: float = -0.8         # below this the Whisper text is not trusted
     compression_ratio: float = 2.4     # above this the Whisper text is a repetition loop
     max_words_per_s: float = 6.0       # more words a second of audio than people say (2 words or more): a loop too
     ctc_fallback: bool = True          # an untrusted Whisper text: True uses the CTC text ...
-    fallback_min_logprob: float = -1.8  # ... when Whisper's average log probability is at least this; else dropped
+    fallback_min_logprob: float = -2.0  # ... when Whisper's average log probability is at least this; else dropped
     prefer_ctc_names: bool = False     # keep the CTC text when it names more catalog words exactly than Whisper's ...
     names_min_similarity: float = 0.7  # ... and the two texts are this similar otherwise (0..1, characters)
 
