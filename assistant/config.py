@@ -110,9 +110,10 @@ class AsrConfig:
     final_pass_prompt_names: int = 3  # catalog names heard by the first pass that go into Whisper's prompt
     final_pass_prompt_min_score: float = 0.9  # ... when a span of the first pass's text matches them this well (0..1)
     final_pass_int8: bool = True  # dynamic int8 linear layers in the second pass
-    final_pass_min_logprob: float = -0.8  # a Whisper text below this average log probability is not used: the CTC final is
+    final_pass_min_logprob: float = -1.5  # a Whisper text below this average log probability is not used: the CTC final is
     final_pass_drop_logprob: float = -2.0  # below this not even the CTC final: the utterance is dropped (noise, music)
     final_pass_no_speech_prob: float = 0.6  # with a low log probability, above this no-speech probability it is silence
+    final_pass_acoustic_margin: float = 0.5  # the CTC final wins when its frames support it this much better (0 = off)
     final_pass_max_words_per_s: float = 6.0  # a Whisper text with more words a second of audio than people say is a loop
 
     def validate(self, s: str) -> None:
@@ -129,6 +130,8 @@ class AsrConfig:
         _check(-10 <= self.final_pass_drop_logprob <= self.final_pass_min_logprob, f"[{s}] final_pass_drop_logprob",
                "-10 to final_pass_min_logprob", self.final_pass_drop_logprob)
         _check(0 <= self.final_pass_no_speech_prob <= 1, f"[{s}] final_pass_no_speech_prob", "0 to 1", self.final_pass_no_speech_prob)
+        _check(0 <= self.final_pass_acoustic_margin <= 100, f"[{s}] final_pass_acoustic_margin", "0 to 100",
+               self.final_pass_acoustic_margin)
         _check(1 <= self.final_pass_max_words_per_s <= 100, f"[{s}] final_pass_max_words_per_s", "1 to 100",
                self.final_pass_max_words_per_s)
         _check(self.chunk_ms % 10 == 0 and 20 <= self.chunk_ms <= 2000, f"[{s}] chunk_ms", "a multiple of 10 from 20 to 2000", self.chunk_ms)

@@ -79,6 +79,7 @@ def run_clips(args, done: list[dict] = (), save=None) -> dict:
             names = sp.prompt_names(ctc if name == "prompt from the beam final" else partial)
             h = sp.transcribe(audio, names)
             row["whisper"][name] = {**dataclasses.asdict(h), "prompt": list(h.prompt)}
+        row["scores"] = first_pass_scores(sess, row)
         clips.append(row)
         if len(clips) % 10 == 0:
             print(f"  {len(clips)} clips", flush=True)
@@ -87,16 +88,47 @@ def run_clips(args, done: list[dict] = (), save=None) -> dict:
     return describe(clips, complete=True)
 
 
+def first_pass_scores(sess, row: dict) -> dict[str, float]:
+    """The finished first-pass session's CTC log-likelihood per frame of the texts the rule compares."""
+    from assistant.asr.text import normalize_text
+
+    texts = {normalize_text(row["ctc"])} | {normalize_text(w["text"]) for w in row["whisper"].values()}
+    return {t: sess.log_likelihood(t) for t in texts}
+
+
+def add_scores(clips: list[dict], model: str | None) -> None:
+    """Scores for clips cached before they were recorded (the first pass again: cheap)."""
+    import dataclasses as dc
+
+    from assistant.asr.recognizer import Recognizer
+    from assistant.audio.io import load_audio
+    from assistant.config import load_config
+
+    asr = load_config().asr
+    rec = Recognizer.load(dc.replace(asr, model_path=model) if model else asr)
+    step = 16000 * asr.chunk_ms // 1000
+    for c in clips:
+        if "scores" in c:
+            continue
+        audio, sess = load_audio(c["audio"]), rec.new_session()
+        for i in range(0, len(audio), step):
+            sess.accept(audio[i:i + step])
+        sess.finish(beam=False)
+        c["scores"] = first_pass_scores(sess, c)
+
+
 def rule_grid():
     from assistant.asr.second_pass import ChoiceRule
 
-    for ns_alone, drop, floor in itertools.product((0.8, 0.9, 0.95, 1.01), (-0.8, -1.0, -1.2, -1.5, -2.0, -99.0),
-                                                   (None, -1.5, -1.8, -2.0, -2.5, -99.0)):
+    for ns_alone, drop, floor, margin in itertools.product((0.8, 0.9, 0.95, 1.01), (-0.8, -1.0, -1.2, -1.5, -2.0, -99.0),
+                                                           (None, -1.5, -1.8, -2.0, -2.5, -99.0),
+                                                           (0.0, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0)):
         fallback = dict(ctc_fallback=False) if floor is None else dict(ctc_fallback=True, fallback_min_logprob=floor)
         if floor is not None and floor > drop:
             continue
-        yield ChoiceRule(no_speech_alone=ns_alone, drop_logprob=drop, prefer_ctc_names=False, **fallback)
-        for similarity in (0.5, 0.7, 0.85):
+        yield ChoiceRule(no_speech_alone=ns_alone, drop_logprob=drop, prefer_ctc_names=False, acoustic_margin=margin,
+                         **fallback)
+        for similarity in () if margin else (0.5, 0.7, 0.85):
             yield ChoiceRule(no_speech_alone=ns_alone, drop_logprob=drop, prefer_ctc_names=True,
                              names_min_similarity=similarity, **fallback)
 
@@ -127,6 +159,10 @@ def main() -> int:
     from assistant.config import load_config
 
     clips = data["clips"]
+    if any("scores" not in c for c in clips):
+        add_scores(clips, args.model)
+        if args.cache:
+            Path(args.cache).write_text(json.dumps(data))
     print(f"\n{data['manifest']}: {len(clips)} clips, first pass {data['model']}, {data['machine']}, {data['threads']} thread(s)\n")
     ctc = ErrorRates()
     for c in clips:
@@ -160,19 +196,23 @@ def main() -> int:
         sources: dict[str, int] = {}
         for c in clips:
             h = WhisperHypothesis(**{**c["whisper"]["configured"], "prompt": tuple(c["whisper"]["configured"]["prompt"])})
-            choice = choose(c["ctc"], h, rule, names)
+            choice = choose(c["ctc"], h, rule, names, c["scores"].get)
             r.add(c["ref"], choice.text)
             sources[choice.source] = sources.get(choice.source, 0) + 1
         results.append((r.wer, rule, sources, r.exact / max(r.utterances, 1)))
     results.sort(key=lambda x: x[0])
     default = ChoiceRule()
     print("\nchoice rule grid on the configured variant (best 15, then the default):\n")
-    print("| WER | exact | no_speech_alone | drop_logprob | CTC fallback | prefer_ctc_names (similarity) | whisper / ctc / dropped |")
-    print("|---|---|---|---|---|---|---|")
-    for wer, rule, sources, exact in results[:25] + [x for x in results if x[1] == default]:
+    print("| WER | exact | no_speech_alone | drop_logprob | CTC fallback | acoustic_margin | prefer_ctc_names (similarity) | whisper / ctc / dropped |")
+    print("|---|---|---|---|---|---|---|---|")
+    best_per_margin = {}
+    for x in results:
+        best_per_margin.setdefault(x[1].acoustic_margin, x)
+    for wer, rule, sources, exact in results[:25] + [x for x in results if x[1] == default] + \
+            sorted(best_per_margin.values(), key=lambda x: x[1].acoustic_margin):
         names_rule = f"{rule.names_min_similarity}" if rule.prefer_ctc_names else "no"
         fb = f"above {rule.fallback_min_logprob}" if rule.ctc_fallback else "no"
-        print(f"| {wer:.2%} | {exact:.1%} | {rule.no_speech_alone} | {rule.drop_logprob} | {fb} | "
+        print(f"| {wer:.2%} | {exact:.1%} | {rule.no_speech_alone} | {rule.drop_logprob} | {fb} | {rule.acoustic_margin} | "
               f"{names_rule} | {sources.get('whisper', 0)} / {sources.get('ctc', 0)} / {sources.get('dropped', 0)} |")
     return 0
 

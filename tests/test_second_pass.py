@@ -77,6 +77,20 @@ def test_more_words_than_the_audio_can_hold_is_a_loop_and_the_first_pass_is_used
     assert choose("zero", hyp("zero zero zero", audio_s=0.4), ChoiceRule(max_words_per_s=10)).source == "whisper"
 
 
+def test_the_first_pass_wins_when_its_frames_support_its_text_much_better():
+    scores = {"hello suggest me a sad song": -0.05, "the lord suggests me as a song": -0.9, "hello suggest me a sad son": -0.1}.get
+    rule = ChoiceRule(acoustic_margin=0.3)
+    c = choose("hello suggest me a sad song", hyp("the lord suggests me as a song"), rule, ctc_score=scores)
+    assert (c.text, c.source, c.reason) == ("hello suggest me a sad song", "ctc", "the first pass's frames disagree with whisper")
+    # a small difference: Whisper's text stays (its words are usually better)
+    c = choose("hello suggest me a sad son", hyp("hello suggest me a sad song"), rule, ctc_score=scores)
+    assert c.source == "whisper"
+    # off (0), or without the first pass's frames: Whisper's text
+    assert choose("hello suggest me a sad song", hyp("the lord suggests me as a song"), ChoiceRule(acoustic_margin=0),
+                  ctc_score=scores).source == "whisper"
+    assert choose("hello suggest me a sad song", hyp("the lord suggests me as a song"), rule).source == "whisper"
+
+
 def test_the_first_pass_wins_when_it_names_more_catalog_words():
     names = CatalogNames(CATALOG, min_score=0.7)
     rule = ChoiceRule(prefer_ctc_names=True)
@@ -205,7 +219,7 @@ class FastSecondPass:
         self.calls.append((len(audio), heard))
         return hyp(self.text)
 
-    def decide(self, ctc_final, result) -> FinalChoice:
+    def decide(self, ctc_final, result, ctc_score=None) -> FinalChoice:
         self.decided.append(ctc_final)
         return FinalChoice(result.text, "whisper", "whisper", result)
 

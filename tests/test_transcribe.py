@@ -105,3 +105,18 @@ def test_int8_quantized_recognizer_runs(tmp_path, tiny_checkpoint):
     sess = rec.new_session()
     sess.accept(np.random.default_rng(5).normal(scale=0.1, size=16000).astype(np.float32))
     assert isinstance(sess.finish(), str)
+
+
+def test_ctc_log_likelihood_of_a_text_per_frame(tiny_whisper_checkpoint):
+    """The first pass's vote in the two-pass choice: how well its frames support a text."""
+    rec = Recognizer.load(AsrConfig(model_path=str(tiny_whisper_checkpoint)))
+    sess = rec.new_session()
+    assert sess.log_likelihood("play adele") == float("-inf")  # nothing heard yet
+    sess.accept(np.random.default_rng(5).normal(scale=0.2, size=16000).astype(np.float32))
+    sess.finish(beam=False)
+    lp = np.concatenate(sess.log_probs)
+    # the empty text has one alignment, all blanks
+    assert abs(sess.log_likelihood("") - lp[:, 0].sum() / len(lp)) < 1e-4
+    one = sess.log_likelihood("Play ADELE!")  # normalized like every transcript
+    assert np.isfinite(one) and one < 0 and one == sess.log_likelihood("play adele")
+    assert sess.log_likelihood("a" * (len(lp) + 1)) == float("-inf")  # more characters than frames

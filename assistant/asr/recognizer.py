@@ -105,6 +105,20 @@ class RecognizerSession:
         self.compute_s += time.perf_counter() - start
         return self.partial
 
+    def log_likelihood(self, text: str) -> float:
+        """CTC log-likelihood of `text` given this utterance's output frames, per frame (after `finish`):
+        how well the audio as this model hears it supports another recognizer's words. -inf when the
+        text cannot be aligned (more characters than frames) or nothing was heard."""
+        import torch.nn.functional as F
+
+        if not self.log_probs:
+            return float("-inf")
+        lp = torch.from_numpy(np.concatenate(self.log_probs, axis=0)).float()
+        ids = self.recognizer.loaded.text.text_to_int(normalize_text(text))
+        loss = F.ctc_loss(lp[:, None, :], torch.tensor([ids], dtype=torch.long), [lp.shape[0]], [len(ids)],
+                          blank=0, reduction="sum")
+        return -float(loss) / lp.shape[0]
+
     def finish(self, beam: bool = True) -> str:
         """Flush the lookahead; the final transcript (catalog-biased beam search unless beam=False)."""
         start = time.perf_counter()

@@ -32,7 +32,7 @@ import threading
 import time
 import warnings
 import zlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -59,17 +59,20 @@ class ChoiceRule:
 
     Defaults chosen with bench/second_pass_tune.py on 300 clips of corpus/v2/valid.jsonl (commands,
     general sentences, held-out speechocean762 speakers; first pass models/asr.pt of 2026-12-02):
-    Whisper below -0.8 -> the CTC text (39.6% WER; -1.2 gave 40.8%, Whisper alone 41.2%, the CTC
-    beam 62.5%); below -2.0 dropped (noise, music; no validation clip was that low); preferring the
-    CTC text for its exact catalog names did not help (not in the best 25 settings)."""
+    the CTC text when the first pass's frames support it by 0.5 per frame more than Whisper's text,
+    or when Whisper is below -1.5 (37.0% WER; without the acoustic vote at best 39.6%; the previous
+    rule 40.8%; Whisper alone 41.2%, the CTC beam 62.5%); below -2.0 dropped (noise, music; no
+    validation clip was that low); preferring the CTC text for its exact catalog names did not help."""
 
     no_speech_prob: float = 0.6        # Whisper's silence test: no-speech probability above this ...
     silence_logprob: float = -1.0      # ... and average log probability below this -> dropped
     no_speech_alone: float = 0.9       # no-speech probability above this -> dropped whatever the log probability
                                        # (Whisper's "you" on silence has -0.8 and 0.96)
-    drop_logprob: float = -0.8         # below this the Whisper text is not trusted
+    drop_logprob: float = -1.5         # below this the Whisper text is not trusted
     compression_ratio: float = 2.4     # above this the Whisper text is a repetition loop
     max_words_per_s: float = 6.0       # more words a second of audio than people say (2 words or more): a loop too
+    acoustic_margin: float = 0.5       # > 0: the CTC text wins when the first pass's frames support it better than
+                                       # Whisper's text by more than this (log-likelihood per 20 ms frame); 0 = off
     ctc_fallback: bool = True          # an untrusted Whisper text: True uses the CTC text ...
     fallback_min_logprob: float = -2.0  # ... when Whisper's average log probability is at least this; else dropped
     prefer_ctc_names: bool = False     # keep the CTC text when it names more catalog words exactly than Whisper's ...
@@ -98,7 +101,8 @@ class SecondPassOptions:
                    rule=ChoiceRule(drop_logprob=asr.final_pass_min_logprob,
                                    fallback_min_logprob=asr.final_pass_drop_logprob,
                                    no_speech_prob=asr.final_pass_no_speech_prob,
-                                   max_words_per_s=asr.final_pass_max_words_per_s))
+                                   max_words_per_s=asr.final_pass_max_words_per_s,
+                                   acoustic_margin=asr.final_pass_acoustic_margin))
 
 
 # --------------------------------------------------------------------------- features
@@ -244,8 +248,9 @@ def too_fast(text: str, audio_s: float, max_words_per_s: float) -> bool:
 
 
 def choose(ctc_text: str, hyp: WhisperHypothesis, rule: ChoiceRule = ChoiceRule(),
-           names: CatalogNames | None = None) -> FinalChoice:
-    """The final transcript from the first pass's text and Whisper's hypothesis."""
+           names: CatalogNames | None = None, ctc_score: Callable[[str], float] | None = None) -> FinalChoice:
+    """The final transcript from the first pass's text and Whisper's hypothesis; `ctc_score` (the first
+    pass's CTC log-likelihood of a text, per frame) lets the audio as the first pass heard it vote."""
     ctc_text, w_text = normalize_text(ctc_text), normalize_text(hyp.text)
     if hyp.no_speech_prob > rule.no_speech_alone or (
             hyp.no_speech_prob > rule.no_speech_prob and hyp.avg_logprob < rule.silence_logprob):
@@ -258,6 +263,9 @@ def choose(ctc_text: str, hyp: WhisperHypothesis, rule: ChoiceRule = ChoiceRule(
         if rule.ctc_fallback and ctc_text and hyp.avg_logprob >= rule.fallback_min_logprob:
             return FinalChoice(ctc_text, "ctc", f"whisper {untrusted}", hyp)
         return FinalChoice("", "dropped", f"whisper {untrusted}", hyp)
+    if rule.acoustic_margin > 0 and ctc_score is not None and ctc_text and ctc_text != w_text \
+            and ctc_score(ctc_text) - ctc_score(w_text) > rule.acoustic_margin:
+        return FinalChoice(ctc_text, "ctc", "the first pass's frames disagree with whisper", hyp)
     if rule.prefer_ctc_names and names is not None and ctc_text and ctc_text != w_text:
         from rapidfuzz import fuzz
 
@@ -369,11 +377,13 @@ class WhisperSecondPass:
             return FinalChoice("", "ctc", "longer than Whisper's window")
         return self.transcribe(audio, self.prompt_names(heard), cancel)
 
-    def decide(self, ctc_final: str, result: WhisperHypothesis | FinalChoice) -> FinalChoice:
-        """The final from the first pass's final text and what `hypothesis` returned (cheap: no model)."""
+    def decide(self, ctc_final: str, result: WhisperHypothesis | FinalChoice,
+               ctc_score: Callable[[str], float] | None = None) -> FinalChoice:
+        """The final from the first pass's final text and what `hypothesis` returned (cheap: no model;
+        `ctc_score` is the first pass session's `log_likelihood`, a millisecond)."""
         if isinstance(result, FinalChoice):
             return replace(result, text=normalize_text(ctc_final)) if result.source == "ctc" else result
-        return choose(ctc_final, result, self.options.rule, self.names)
+        return choose(ctc_final, result, self.options.rule, self.names, ctc_score)
 
     def final(self, audio: np.ndarray, first_pass_text: str, cancel: threading.Event | None = None,
               heard: str | None = None) -> FinalChoice:
@@ -445,7 +455,7 @@ class TwoPassSession:
             return hyp.text
         result = self.second.hypothesis(audio, self.partial)
         self.ctc_text = self.first.finish(beam=True) if self.first is not None else ""
-        self.choice = self.second.decide(self.ctc_text, result)
+        self.choice = self.second.decide(self.ctc_text, result, self.first.log_likelihood if self.first is not None else None)
         return self.choice.text
 
     def describe(self) -> dict:

@@ -85,11 +85,12 @@ class _End:
     t_speech_end: float  # monotonic estimate of when the last voiced sample was captured
 
 
-def _finish(session, rest: np.ndarray) -> str:
-    """On the asr worker: the last partial chunk, then the lookahead flush and the biased final decoding."""
+def _finish(session, rest: np.ndarray) -> tuple[str, object]:
+    """On the asr worker: the last partial chunk, then the lookahead flush and the biased final decoding;
+    with it the finished session's scorer, for the second pass's choice."""
     if len(rest):
         session.accept(rest)
-    return session.finish()
+    return session.finish(), getattr(session, "log_likelihood", None)
 
 
 def _replay(recognizer, audio: np.ndarray) -> tuple[object, str]:
@@ -218,8 +219,9 @@ class UtteranceTask:
         self.ctx.metrics.speculative_finals.inc(1, "discarded")
         self._drop_second()
 
-    async def _second_final(self, ctc_text: str, deadline: float) -> str:
-        """The second pass's final if it is ready by `deadline` (monotonic), else the CTC final."""
+    async def _second_final(self, ctc_text: str, deadline: float, scorer=None) -> str:
+        """The second pass's final if it is ready by `deadline` (monotonic), else the CTC final; `scorer` is the
+        first pass's CTC log-likelihood of a text (the choice rule's acoustic vote)."""
         ctx = self.ctx
         if ctx.second_pass is None:
             return ctc_text
@@ -229,7 +231,7 @@ class UtteranceTask:
         second = self.second
         try:
             result = await asyncio.wait_for(asyncio.shield(second), max(0.0, deadline - time.monotonic()))
-            choice = ctx.second_pass.decide(ctc_text, result)
+            choice = ctx.second_pass.decide(ctc_text, result, scorer)
         except TimeoutError:
             self._drop_second()
             ctx.metrics.final_pass.inc(1, "budget")
@@ -273,13 +275,13 @@ class UtteranceTask:
             return
         if self.speculation is not None:
             ctx.metrics.speculative_finals.inc(1, "used")
-            text, samples = await self.speculation, self.speculated
+            (text, scorer), samples = await self.speculation, self.speculated
         else:
             rest = self._take_pending()
             self._start_second()
-            text = await ctx.asr.call(_finish, self.session, rest)  # one trip to the worker
+            text, scorer = await ctx.asr.call(_finish, self.session, rest)  # one trip to the worker
             samples = self.decoded + len(rest)
-        text = await self._second_final(text, deadline)
+        text = await self._second_final(text, deadline, scorer)
         await self._final(text, samples, end.t_speech_end)
 
     async def _final(self, text: str, audio_samples: int, t_speech_end: float) -> None:
