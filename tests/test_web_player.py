@@ -28,7 +28,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 from selenium import webdriver
-from selenium.common.exceptions import TimeoutException
+from selenium.common.exceptions import (ElementClickInterceptedException, ElementNotInteractableException,
+                                        NoSuchElementException, StaleElementReferenceException, TimeoutException)
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
@@ -151,6 +152,24 @@ def wait_connected(driver) -> None:
 
 def song_button(driver, song: str, action: str):
     return driver.find_element(By.CSS_SELECTOR, f'#songs li[data-id="{song}"] button[data-action="{action}"]')
+
+
+def press(driver, song: str, action: str, key: str | None = None) -> None:
+    """Click a song's button (or press `key` on it) as soon as it can be used. The list may be re-rendered between
+    finding the button and using it (the answer to this request replacing the one before), so retry until it works."""
+    def attempt(d) -> bool:
+        try:
+            button = song_button(d, song, action)
+            if key is None:
+                button.click()
+            else:
+                button.send_keys(key)
+            return True
+        except (NoSuchElementException, StaleElementReferenceException, ElementNotInteractableException,
+                ElementClickInterceptedException):
+            return False
+
+    wait_until(driver, attempt, f"the {action} button of song {song} could not be used")
 
 
 def store_events(db: Path) -> list:
@@ -410,10 +429,9 @@ def test_like_and_skip_reach_the_preference_store(page, library, daemon):
     wait_until(page, lambda d: any(i["artist"] == "Adele" for i in song_items(d)), "no Adele songs for the request")
     adele = [i for i in song_items(page) if i["artist"] == "Adele"]
     liked, skipped = adele[0]["id"], adele[1]["id"]
-    like = song_button(page, liked, "like")
-    like.send_keys(Keys.ENTER)  # buttons work from the keyboard
+    press(page, liked, "like", Keys.ENTER)  # buttons work from the keyboard
     wait_until(page, lambda d: song_button(d, liked, "like").get_attribute("aria-pressed") == "true", "the like was not acknowledged")
-    song_button(page, skipped, "skip").click()
+    press(page, skipped, "skip")
     wait_until(page, lambda d: text(d, "notice").startswith("Skipped"), "the skip was not acknowledged")
     events = store_events(daemon.db)
     assert any(e.kind == "liked" and e.song_id == liked for e in events), events
@@ -441,7 +459,7 @@ def test_bad_media_paths_are_refused_and_the_page_says_why(page, library, daemon
     wait_until(page, lambda d: any(i["id"] == gone and i["playable"] for i in song_items(d)), "Gone Tomorrow was not listed as playable")
     library.files["Gone Tomorrow"].unlink()
     assert http_get(f"{daemon.http}/media/{gone}")[0] == 404
-    song_button(page, gone, "play").click()  # a song this browser never loaded, so nothing is cached
+    press(page, gone, "play")  # a song this browser never loaded, so nothing is cached
     message = f"cannot play “Gone Tomorrow”: the daemon answered 404: song {gone} has no playable file in the configured music folders"
     wait_until(page, lambda d: message in problems(d), "the missing file was not reported on the page")
     assert text(page, "connection") == "Connected" and stats(page)["uncaught"] == 0
