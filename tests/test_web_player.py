@@ -104,7 +104,8 @@ def speech_span_s(audio: np.ndarray, frame_ms: int = 10, floor_db: float = -40.0
 def wait_until(driver, condition, message: str, timeout_s: float = WAIT_S):
     """condition(driver) -> truthy value; fails the test with `message` and the page's problems on timeout."""
     try:
-        return WebDriverWait(driver, timeout_s, poll_frequency=0.05).until(lambda d: condition(d))
+        return WebDriverWait(driver, timeout_s, poll_frequency=0.05,  # a list re-rendered under the condition: look again
+                             ignored_exceptions=(NoSuchElementException, StaleElementReferenceException)).until(lambda d: condition(d))
     except TimeoutException:
         pytest.fail(f"{message}; page problems: {problems(driver)}; connection: {text(driver, 'connection')!r}")
 
@@ -489,7 +490,8 @@ def test_spoken_style_player_intents_act_on_the_player(page, library, daemon):
 def test_questions_about_the_playing_song_are_answered_on_the_page(page, library, daemon):
     rainy = library.ids["Rainy Window"]
     ask(page, "play rainy window by test quartet")
-    wait_until(page, lambda d: any(e.kind == "played" and e.song_id == rainy for e in store_events(daemon.db)),
+    # the daemon answers about the latest `played` report: wait for this song's (earlier tests played it, and others, too)
+    wait_until(page, lambda d: (played := [e for e in store_events(daemon.db) if e.kind == "played"]) and played[0].song_id == rainy,
                "the played song was not recorded")
     ask(page, "who sings this")
     wait_until(page, lambda d: text(d, "answer") == "“Rainy Window” is by Test Quartet.".replace("“", '"').replace("”", '"'),
