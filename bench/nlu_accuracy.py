@@ -201,11 +201,29 @@ def folds_of(n: int, k: int, seed: int = 0) -> list[list[int]]:
 
 
 def fold_model(corpus: D.Corpus, songs, workdir: Path, name: str, drop_slurp=(), drop_snips=(), quiet=True) -> NluModel:
-    """A model trained on the corpus minus some SLURP devel and Snips PlayMusic utterances."""
+    """A model trained on the corpus minus some SLURP devel and Snips PlayMusic utterances; one
+    already in `workdir/name` is reused when the training code and data are the same."""
     examples = [*[e for i, e in enumerate(corpus.snips_play) if i not in drop_snips], *corpus.snips_add,
                 *corpus.snips_other, *corpus.hwu_train, *[e for i, e in enumerate(corpus.slurp_devel) if i not in drop_slurp]]
     options = TrainOptions(calibration_folds=0, other_media_as_none=OTHER_MEDIA_AS_NONE)
-    return train_model(examples, songs, workdir / name, options, log=(lambda *a: None) if quiet else print)
+    folder = workdir / f"{name}-{_training_key(examples, options)}"
+    if (folder / "meta.json").is_file():
+        return NluModel.load(folder)
+    return train_model(examples, songs, folder, options, log=(lambda *a: None) if quiet else print)
+
+
+def _training_key(examples, options: TrainOptions) -> str:
+    """A digest of what a fold model depends on: its sentences, options and the training code."""
+    import hashlib
+
+    from assistant.nlu import datasets, features, lexicon, model, rules, templates, train
+
+    h = hashlib.sha1(repr(options).encode())
+    for module in (datasets, features, lexicon, model, rules, templates, train):
+        h.update(Path(module.__file__).read_bytes())
+    for e in examples:
+        h.update(f"{e.text}|{' '.join(e.tags)}|{e.intent}\n".encode())
+    return h.hexdigest()[:12]
 
 
 def parse_times(parser: IntentParser, texts: list[str], runs: int) -> tuple[float, float]:
@@ -244,6 +262,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--skip-cv", action="store_true", help="HWU64 test and timing only")
     ap.add_argument("--knn", action="store_true", help="also evaluate sentence-embedding nearest neighbours for intents")
     ap.add_argument("--json", type=Path, help="write all figures here")
+    ap.add_argument("--cache", type=Path, help="keep the cross-validation fold models here and reuse them "
+                    "(a parser-side change then needs no retraining)")
     args = ap.parse_args(argv)
     if not (args.nlu_dir / "hwu64" / "test").is_dir():
         print(f"error: {args.nlu_dir} has no hwu64/test/ folder; expected ../shared/data/nlu", file=sys.stderr)
@@ -268,7 +288,7 @@ def main(argv: list[str] | None = None) -> int:
     negatives = random.Random(1).sample(corpus.snips_other_heldout, min(NEGATIVES, len(corpus.snips_other_heldout)))
     if not args.skip_cv:
         with tempfile.TemporaryDirectory() as tmp:
-            work = Path(tmp)
+            work = args.cache or Path(tmp)
             slurp_folds = folds_of(len(corpus.slurp_devel), args.folds)
             snips_folds = folds_of(len(corpus.snips_play), args.folds)
             tallies: dict[str, Tally] = defaultdict(Tally)
