@@ -48,6 +48,20 @@ def test_examples(parser, text, intent, slots):
     assert 0.0 < result.confidence <= 1.0
 
 
+@pytest.mark.parametrize("text, intent, slots", [
+    # "Next" and "Only" are catalog names, but words the tagger left alone and training data almost
+    # never puts in a name are not looked up unless they are a name exactly.
+    ("play thinking out loud next", "play", {"track": "Thinking out Loud"}),
+    ("please save that song", "like", {"music_item": "song"}),
+    # The rule grammar reads "currently playing" as a question; the classifier all but rules that out.
+    ("save my opinion on the currently playing song", "like", {"music_item": "song"}),
+])
+def test_common_words_are_not_names_and_rules_need_some_support(parser, text, intent, slots):
+    result = parser.parse(text)
+    assert result.intent == intent, parser.analyze(text)
+    assert result.slots == slots, (result, parser.analyze(text))
+
+
 def test_a_slow_sad_song_keeps_both_moods(parser):
     result = parser.parse("play a slow sad song")
     assert result.intent == "play"

@@ -64,7 +64,7 @@ def test_nlu_train_writes_a_model_the_parser_and_cli_use(capsys, tmp_path):
     out = tmp_path / "model"
     code, text, err = run(capsys, "nlu", "train", "--data", DATA, "--out", out)
     assert code == 0, err
-    assert {p.name for p in out.iterdir()} == {"slots.crfsuite", "intents.npz", "meta.json"}
+    assert {p.name for p in out.iterdir()} == {"slots.crfsuite", "intents.npz", "meta.json", "common_words.txt"}
     meta = json.loads((out / "meta.json").read_text())
     assert meta["sentences"]["snips"] == 9 and meta["sentences"]["templates"] > 1000
     assert "written" in text
@@ -77,6 +77,30 @@ def test_nlu_train_writes_a_model_the_parser_and_cli_use(capsys, tmp_path):
     config.write_text(f'[nlu]\nmodel = "{out}"\n[recommend]\nembed_model = "hashing"\n')
     code, text, _ = run(capsys, "--config", config, "parse", "--no-catalog", "play", "some", "jazz", "--json")
     assert code == 0 and json.loads(text)["intent"] == "play"
+
+
+def test_common_words_are_frequent_and_almost_never_in_a_name():
+    from assistant.nlu.train import common_words
+
+    def ex(text, tags):
+        return D.Example(tuple(text.split()), tuple(tags.split()), "play", "test")
+
+    rows = [ex("play next song", "O O O")] * 25 + [ex("play the next episode", "O O O O")] * 5 \
+        + [ex("play hello by adele", "O B-track O B-artist")] * 30
+    words = common_words(rows, min_count=20, max_name_share=0.05)
+    assert "next" in words and "play" in words and "by" in words
+    assert "hello" not in words and "adele" not in words and "episode" not in words  # names; too rare
+
+
+def test_a_model_folder_without_common_words_still_loads(tmp_path):
+    import shutil
+
+    from assistant.nlu.model import SHIPPED_MODEL_DIR
+
+    for name in ("slots.crfsuite", "intents.npz", "meta.json"):
+        shutil.copy(SHIPPED_MODEL_DIR / name, tmp_path / name)
+    assert NluModel.load(tmp_path).common_words == frozenset()
+    assert "next" in NluModel.load().common_words
 
 
 def test_nlu_train_without_data_says_what_is_expected(capsys, tmp_path):

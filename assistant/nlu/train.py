@@ -30,14 +30,17 @@ from assistant.asr.text import normalize_text
 from assistant.nlu import templates as T
 from assistant.nlu.datasets import Example, _example, names_of
 from assistant.nlu.features import Featurizer
-from assistant.nlu.model import (FORMAT_VERSION, INTENTS_FILE, META_FILE, SLOTS_FILE, CrfOptions, IntentClassifier,
-                                 NluModel, SlotTagger)
+from assistant.nlu.model import (COMMON_WORDS_FILE, FORMAT_VERSION, INTENTS_FILE, META_FILE, SLOTS_FILE, CrfOptions,
+                                 IntentClassifier, NluModel, SlotTagger)
 from assistant.recommend.matcher import spoken_forms
 
 _SLOT = __import__("re").compile(r"\{(\w+)\}")
 TEMPLATE_ITEMS = ("song", "track", "tune", "album", "single", "record")  # singular: the Snips convention
 OTHER_MEDIA = frozenset({"play_radio", "play_podcasts", "play_audiobook"})
 _PLAYISH = frozenset({"play", "hear", "listen", "put"})
+NAME_TAGS = frozenset({"artist", "track", "album"})  # the kinds the parser looks up in the catalog
+COMMON_MIN_COUNT = 20  # a word seen at least this often in the training sentences...
+COMMON_MAX_NAME_SHARE = 0.05  # ...and inside a name at most this often is a common word
 
 
 @dataclass(frozen=True)
@@ -121,6 +124,20 @@ def _training_names(vocab: CatalogVocabulary, examples: Sequence[Example], optio
     return names
 
 
+def common_words(examples: Sequence[Example], min_count: int = COMMON_MIN_COUNT,
+                 max_name_share: float = COMMON_MAX_NAME_SHARE) -> list[str]:
+    """Words frequent in the training sentences and almost never part of a name ("next", "save",
+    "favorite"): a run of them that the tagger left alone is not a misheard name."""
+    seen: dict[str, int] = {}
+    named: dict[str, int] = {}
+    for e in examples:
+        for w, t in zip(e.tokens, e.tags):
+            seen[w] = seen.get(w, 0) + 1
+            if t != "O" and t[2:] in NAME_TAGS:
+                named[w] = named.get(w, 0) + 1
+    return sorted(w for w, n in seen.items() if n >= min_count and named.get(w, 0) <= max_name_share * n)
+
+
 def _fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
     best_t, best_nll = 1.0, float("inf")
     for t in np.arange(0.4, 3.01, 0.05):
@@ -194,6 +211,7 @@ def train_model(examples: Sequence[Example], songs, out_dir: Path, options: Trai
     classifier = IntentClassifier.fit(feats, labels, c=options.classifier_c, weights={"none": options.none_weight})
     classifier.temperature = temperature
     classifier.save(out_dir / INTENTS_FILE)
+    (out_dir / COMMON_WORDS_FILE).write_text("\n".join(common_words(data)) + "\n", encoding="utf-8")
     counts: dict[str, int] = {}
     for e in data:
         counts[e.source] = counts.get(e.source, 0) + 1
