@@ -247,6 +247,10 @@ class IntentParser:
             if kind in NAME_KINDS and _topic_at(tokens, span.start):
                 extra.append(span.text)  # "songs about summer love": a topic for the semantic search, not a title
                 continue
+            if kind in (*NAME_KINDS, "playlist") and "about" in tokens[span.start:span.end - 1]:
+                at = tokens.index("about", span.start)  # a span "songs about rain" is a topic, not a playlist
+                extra.append(" ".join(tokens[at + 1:span.end]))
+                continue
             if kind in NAME_KINDS:
                 entity, alts = self._resolve(span.text, kind, artist_ids if k not in excluded else None)
                 if entity is not None:
