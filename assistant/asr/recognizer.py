@@ -17,6 +17,7 @@ from collections.abc import Iterable
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from assistant.asr.checkpoint import LoadedModel, load_model
 from assistant.asr.decoding import BeamOptions, BeamSearchDecoder, HotPhrases, greedy_ids
@@ -109,8 +110,6 @@ class RecognizerSession:
         """CTC log-likelihood of `text` given this utterance's output frames, per frame (after `finish`):
         how well the audio as this model hears it supports another recognizer's words. -inf when the
         text cannot be aligned (more characters than frames) or nothing was heard."""
-        import torch.nn.functional as F
-
         if not self.log_probs:
             return float("-inf")
         lp = torch.from_numpy(np.concatenate(self.log_probs, axis=0)).float()
