@@ -1,24 +1,30 @@
-"""The microphone, through sounddevice (PortAudio).
+"""The microphone, read from its own capture process (assistant/audio/capture_worker.py).
 
-The PortAudio callback runs on PortAudio's thread and does one thing: copy
-the block and hand it to the event loop with `loop.call_soon_threadsafe`
-into a bounded `BlockQueue` (a full queue drops and counts, never blocks).
+PortAudio runs in a child process that writes framed blocks to a pipe; a reader task here
+puts them into a bounded `BlockQueue` (a full queue drops and counts, never blocks), and
 `blocks()` resamples to 16 kHz and yields.
 
-No device, or a device that vanishes (no audio for STALL_S, or the stream
-finishes with an error): the state becomes "unavailable" with the reason,
-PortAudio re-enumerates devices, and the device is re-opened every
+No device, or a device that vanishes (no audio for STALL_S, the stream stops with an error,
+or the process does not open within OPEN_TIMEOUT_S): the state becomes "unavailable" with the
+reason, the process is killed (a PortAudio call stuck on a vanished sound server cannot hang
+the daemon), and a fresh one, which enumerates the devices again, is started every
 `[audio] reopen_interval_s` until it works. The daemon keeps serving.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import os
+import struct
+import sys
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 
 import numpy as np
 
+from assistant.audio import capture_worker as worker
 from assistant.asr.features import SAMPLE_RATE_HZ
 from assistant.audio.blocks import BlockQueue, InputState, StreamResampler
 from assistant.config import AudioConfig
@@ -26,28 +32,79 @@ from assistant.errors import AssistantError
 
 log = logging.getLogger(__name__)
 
-STALL_S = 2.0  # no audio for this long from an open stream: the device is gone
+STALL_S = 2.0          # no audio for this long from an open stream: the device is gone
+OPEN_TIMEOUT_S = 20.0  # the capture process neither opened nor failed by then: it is stuck (or starved)
+PACKAGE_ROOT = Path(__file__).resolve().parents[2]  # so the child imports this same package
 
 
-def parse_device(spec: str) -> int | str | None:
-    """Config value -> sounddevice device: "" = default, digits = index, else a name substring."""
-    spec = spec.strip()
-    if not spec:
-        return None
-    return int(spec) if spec.isdigit() else spec
+class CaptureProcess:
+    """One capture process: start, wait for it to open, read its messages, kill it."""
 
+    def __init__(self, cfg: AudioConfig):
+        self.cfg = cfg
+        self.proc: asyncio.subprocess.Process | None = None
+        self.error: str | None = None  # the reason it stopped, when it said one
 
-def import_sounddevice():
-    """sounddevice, imported (and PortAudio initialized) on first use only."""
-    try:
-        import sounddevice
-    except OSError as exc:  # libportaudio2 missing
-        raise AssistantError(f"PortAudio is not available ({exc}); install libportaudio2 (scripts/setup.sh)") from None
-    return sounddevice
+    def argv(self) -> list[str]:
+        return [sys.executable, "-m", "assistant.audio.capture_worker", "--device", self.cfg.device,
+                "--rate-hz", str(self.cfg.input_sample_rate_hz or 0), "--preferred-rate-hz", str(SAMPLE_RATE_HZ),
+                "--block-ms", str(self.cfg.block_ms)]
+
+    async def start(self) -> int:
+        """Start it and wait until the input is open -> capture rate. AssistantError when it cannot open."""
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(PACKAGE_ROOT), os.environ.get("PYTHONPATH")]))}
+        self.proc = await asyncio.create_subprocess_exec(*self.argv(), stdin=asyncio.subprocess.PIPE,
+                                                         stdout=asyncio.subprocess.PIPE, env=env)
+        try:
+            kind, payload = await asyncio.wait_for(self.read(), OPEN_TIMEOUT_S)
+        except TimeoutError:
+            raise AssistantError(f"the audio input did not open within {OPEN_TIMEOUT_S:.0f} s") from None
+        if kind == worker.OPEN:
+            return int(json.loads(payload)["rate_hz"])
+        raise AssistantError(self.error or "the capture process stopped before opening the input")
+
+    async def read(self) -> tuple[bytes, bytes]:
+        """The next message; (ERROR, reason) when the process said so, ended, or wrote garbage."""
+        try:
+            kind, length = worker.decode_header(await self.proc.stdout.readexactly(worker.HEADER.size))
+            payload = await self.proc.stdout.readexactly(length)
+        except asyncio.IncompleteReadError:
+            kind, payload = worker.ERROR, b"the capture process ended"
+        except ValueError as exc:
+            kind, payload = worker.ERROR, str(exc).encode()
+        if kind == worker.ERROR:
+            self.error = payload.decode(errors="replace")
+        return kind, payload
+
+    async def pump(self, queue: BlockQueue) -> None:
+        """Messages -> queue until the process stops; then the queue is closed."""
+        try:
+            while True:
+                kind, payload = await self.read()
+                if kind == worker.AUDIO:
+                    queue.put(np.frombuffer(payload, dtype=np.float32).copy())
+                elif kind == worker.DROPPED:
+                    for _ in range(struct.unpack("<I", payload)[0]):
+                        queue.drop()
+                elif kind == worker.ERROR:
+                    break
+        finally:
+            queue.close()
+
+    async def kill(self) -> None:
+        proc = self.proc
+        if proc is None or proc.returncode is not None:
+            return
+        try:
+            proc.kill()
+        except ProcessLookupError:
+            pass
+        await proc.wait()
 
 
 class Microphone:
     kind = "microphone"
+    capture_class = CaptureProcess
 
     def __init__(self, cfg: AudioConfig, on_state: Callable[[InputState], None], on_drop: Callable[[], None] | None = None):
         self.source_id = "mic"
@@ -68,90 +125,40 @@ class Microphone:
                 log.info("microphone %s: %s%s", self.device_name, state, f" at {rate} Hz" if rate else "")
             self.on_state(new)
 
-    def _open(self, loop: asyncio.AbstractEventLoop, queue: BlockQueue, rescan: bool):
-        """Open and start the input stream (runs in a thread: PortAudio calls may block)."""
-        sd = import_sounddevice()
-        if rescan:  # find devices plugged in since PortAudio was initialized
-            sd._terminate()
-            sd._initialize()
-        device = parse_device(self.cfg.device)
-
-        def callback(indata, frames, time_info, status) -> None:
-            block = indata[:, 0].copy()
-            try:
-                if status.input_overflow:
-                    loop.call_soon_threadsafe(queue.drop)
-                loop.call_soon_threadsafe(queue.put, block)
-            except RuntimeError:  # the loop is closed: shutting down
-                pass
-
-        def finished() -> None:
-            try:
-                loop.call_soon_threadsafe(queue.close)
-            except RuntimeError:
-                pass
-
-        try:
-            if device is None:
-                try:
-                    sd.query_devices(kind="input")
-                except (sd.PortAudioError, ValueError):
-                    raise AssistantError("no audio input device found (is a microphone connected, "
-                                         "or PipeWire/PulseAudio running?)") from None
-            rate = self._rate(sd, device)
-            stream = sd.InputStream(device=device, samplerate=rate, channels=1, dtype="float32",
-                                    blocksize=rate * self.cfg.block_ms // 1000, latency="low",
-                                    callback=callback, finished_callback=finished)
-            stream.start()
-        except (sd.PortAudioError, ValueError) as exc:
-            raise AssistantError(f"cannot open audio input {self.device_name!r}: {exc}") from None
-        return stream, rate
-
-    def _rate(self, sd, device) -> int:
-        """The configured rate; else 16 kHz when the device takes it (no resampling here), else its default."""
-        if self.cfg.input_sample_rate_hz:
-            return self.cfg.input_sample_rate_hz
-        try:
-            sd.check_input_settings(device=device, samplerate=SAMPLE_RATE_HZ, channels=1, dtype="float32")
-            return SAMPLE_RATE_HZ
-        except (sd.PortAudioError, ValueError):
-            return int(sd.query_devices(device, "input")["default_samplerate"])
-
-    @staticmethod
-    def _close(stream) -> None:
-        try:
-            stream.abort()
-            stream.close()
-        except Exception as exc:  # noqa: BLE001 - a vanished device may fail to close; nothing to do
-            log.debug("closing input stream: %s", exc)
-
     async def blocks(self) -> AsyncIterator[np.ndarray]:
-        loop = asyncio.get_running_loop()
-        rescan = False
         while True:
             self.queue = BlockQueue(self.cfg.queue_blocks, self.on_drop)
+            capture = self.capture_class(self.cfg)
             try:
-                stream, rate = await asyncio.to_thread(self._open, loop, self.queue, rescan)
+                rate = await capture.start()
             except AssistantError as exc:
+                await capture.kill()
                 self._set("unavailable", f"{exc}; retrying every {self.cfg.reopen_interval_s} s")
-                rescan = True
                 await asyncio.sleep(self.cfg.reopen_interval_s)
                 continue
+            except BaseException:
+                await capture.kill()
+                raise
             self._set("open", rate=rate)
             resample = StreamResampler(rate)
+            pump = asyncio.create_task(capture.pump(self.queue))
+            stalled = False
             try:
                 while True:
                     try:
                         block = await self.queue.get(timeout_s=STALL_S)
                     except TimeoutError:
-                        block = None
+                        stalled = True
+                        break
                     if block is None:
                         break
                     out = resample(block)
                     if len(out):
                         yield out
             finally:
-                await asyncio.to_thread(self._close, stream)
-            self._set("unavailable", f"audio input {self.device_name!r} stopped delivering audio; re-opening every {self.cfg.reopen_interval_s} s")
-            rescan = True
+                pump.cancel()
+                await capture.kill()
+            reason = f"no audio for {STALL_S:g} s" if stalled else (capture.error or "the capture process ended")
+            self._set("unavailable", f"audio input {self.device_name!r} stopped delivering audio ({reason}); "
+                                      f"re-opening every {self.cfg.reopen_interval_s} s")
             await asyncio.sleep(self.cfg.reopen_interval_s)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from assistant.audio.capture import import_sounddevice
+from assistant.audio.capture_worker import import_sounddevice
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
