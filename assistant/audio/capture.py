@@ -14,6 +14,7 @@ the daemon), and a fresh one, which enumerates the devices again, is started eve
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -92,14 +93,15 @@ class CaptureProcess:
             queue.close()
 
     async def kill(self) -> None:
+        """Kill and reap it; closing stdin lets the pipe transport finish."""
         proc = self.proc
-        if proc is None or proc.returncode is not None:
+        if proc is None:
             return
-        try:
-            proc.kill()
-        except ProcessLookupError:
-            pass
-        await proc.wait()
+        if proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+            await proc.wait()
+        proc.stdin.close()
 
 
 class Microphone:

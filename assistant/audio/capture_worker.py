@@ -135,7 +135,7 @@ def run(spec: str, rate_hz: int, preferred_rate_hz: int, block_ms: int) -> None:
             count, dropped = dropped, 0
             send(DROPPED, struct.pack("<I", count))
         send(AUDIO, block)
-    send(ERROR, f"audio input {spec or 'default'!r} stopped ({'active' if stream.active else 'finished'})".encode())
+    send(ERROR, b"the PortAudio stream finished")
     os._exit(2)
 
 
