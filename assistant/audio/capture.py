@@ -18,7 +18,6 @@ import contextlib
 import json
 import logging
 import os
-import struct
 import sys
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -85,7 +84,7 @@ class CaptureProcess:
                 if kind == worker.AUDIO:
                     queue.put(np.frombuffer(payload, dtype=np.float32).copy())
                 elif kind == worker.DROPPED:
-                    for _ in range(struct.unpack("<I", payload)[0]):
+                    for _ in range(worker.COUNT.unpack(payload)[0]):
                         queue.drop()
                 elif kind == worker.ERROR:
                     break

@@ -29,6 +29,7 @@ import threading
 from assistant.errors import AssistantError
 
 HEADER = struct.Struct("<cI")
+COUNT = struct.Struct("<I")   # the DROPPED payload
 OPEN, AUDIO, DROPPED, ERROR = b"O", b"A", b"D", b"E"
 MAX_PAYLOAD_BYTES = 1 << 20   # a block of 100 ms at 384 kHz is 150 kB; anything larger is a broken stream
 QUEUE_BLOCKS = 100            # between the PortAudio callback and the writer
@@ -106,7 +107,8 @@ def _exit_when_stdin_closes() -> None:
 def run(spec: str, rate_hz: int, preferred_rate_hz: int, block_ms: int) -> None:
     out = sys.stdout.buffer
     blocks: queue.Queue = queue.Queue(QUEUE_BLOCKS)
-    dropped = 0
+    dropped = 0  # counted on PortAudio's thread, sent and reset on this one
+    lock = threading.Lock()
 
     def send(kind: bytes, payload: bytes) -> None:
         out.write(encode(kind, payload))
@@ -114,12 +116,14 @@ def run(spec: str, rate_hz: int, preferred_rate_hz: int, block_ms: int) -> None:
 
     def callback(indata, frames, time_info, status) -> None:
         nonlocal dropped
-        if status.input_overflow:
-            dropped += 1
+        lost = int(bool(status.input_overflow))
         try:
             blocks.put_nowait(bytes(indata))
         except queue.Full:
-            dropped += 1
+            lost += 1
+        if lost:
+            with lock:
+                dropped += lost
 
     def finished() -> None:
         blocks.put(None)
@@ -132,8 +136,9 @@ def run(spec: str, rate_hz: int, preferred_rate_hz: int, block_ms: int) -> None:
     send(OPEN, json.dumps({"rate_hz": rate}).encode())
     while (block := blocks.get()) is not None:
         if dropped:
-            count, dropped = dropped, 0
-            send(DROPPED, struct.pack("<I", count))
+            with lock:
+                count, dropped = dropped, 0
+            send(DROPPED, COUNT.pack(count))
         send(AUDIO, block)
     send(ERROR, b"the PortAudio stream finished")
     os._exit(2)
