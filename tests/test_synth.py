@@ -82,3 +82,14 @@ def test_voice_inventory_from_config():
     draws = [S.sample_voice(rng, voices, cfg) for _ in range(300)]
     assert {d.speaker for d in draws if d.engine != "piper"} <= {"mbrola/us1", "flite/slt", "espeak-ng/en-us+m3"}
     assert "festival" not in {d.engine for d in draws}
+
+
+def test_festival_voice_counts_only_when_its_folder_exists(tmp_path, monkeypatch):
+    """Only ked_diphone installed: kal_diphone must not count as installed (a generator is always truthy)."""
+    (tmp_path / "english" / "ked_diphone").mkdir(parents=True)
+    monkeypatch.setattr(S, "FESTIVAL_VOICE_ROOTS", (str(tmp_path),))
+    monkeypatch.setattr(S.shutil, "which", lambda name: f"/usr/bin/{name}")
+    assert S._festival_voice_installed("ked_diphone")
+    assert not S._festival_voice_installed("kal_diphone")
+    have = S.available_voices(wanted={"festival": ("kal_diphone", "ked_diphone")})
+    assert have.get("festival") == ("ked_diphone",)

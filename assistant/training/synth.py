@@ -45,6 +45,7 @@ MBROLA_TRAIN_VOICES = ("us1", "us2", "en1", "de1-en", "fr1-en", "de2-en", "de3-e
 FLITE_TRAIN_VOICES = ("kal", "kal16", "awb", "slt")
 FESTIVAL_TRAIN_VOICES = ("kal_diphone", "cmu_us_slt_arctic_hts", "us1_mbrola", "us2_mbrola", "en1_mbrola")
 PIPER_VOICES = ("en_US-joe-medium",)
+FESTIVAL_VOICE_ROOTS = ("/usr/share/festival/voices",)  # festival's voices: <root>/<language>/<voice>/
 
 RESERVED_VOICES: dict[str, tuple[str, ...]] = {
     "mbrola": ("us3",),
@@ -117,9 +118,10 @@ def _flite_voices() -> set[str]:
 
 
 def _festival_voice_installed(voice: str) -> bool:
+    """True when `text2wave` exists and a folder `<root>/<language>/<voice>` does."""
     if not shutil.which("text2wave"):
         return False
-    return any(Path(root).glob(f"*/{voice}") for root in ("/usr/share/festival/voices",))
+    return any(next(Path(root).glob(f"*/{voice}"), None) is not None for root in FESTIVAL_VOICE_ROOTS)
 
 
 def _piper_available() -> bool:
