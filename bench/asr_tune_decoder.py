@@ -29,18 +29,25 @@ def main() -> int:
     ap.add_argument("--hotword-weight", type=float, nargs="+", default=[1.5, 3.0])
     args = ap.parse_args()
 
+    from assistant.errors import AssistantError
+    from assistant.training.manifest import check_training_manifest
+    try:  # tuning is never done on evaluation data
+        check_training_manifest(args.manifest)
+    except AssistantError as exc:
+        raise SystemExit(f"error: {exc}") from None
+
     from assistant.asr.bias import catalog_phrases
     from assistant.asr.checkpoint import load_model
     from assistant.asr.recognizer import Recognizer
     from assistant.audio.io import load_audio
     from assistant.config import load_config, resolve_path
-    from assistant.training.manifest import read_manifest
+    from assistant.training.manifest import read_training_manifest
 
     cfg = load_config()
     loaded = load_model(resolve_path(args.model))
     phrases = catalog_phrases(cfg)
     rec = Recognizer(loaded, cfg.asr)
-    entries, _ = read_manifest(args.manifest)
+    entries, _ = read_training_manifest(args.manifest)
     clips = []
     for e in entries[: args.limit or None]:
         sess = rec.new_session()

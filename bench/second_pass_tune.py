@@ -42,7 +42,7 @@ def run_clips(args, done: list[dict] = (), save=None) -> dict:
     from assistant.asr.second_pass import SecondPassOptions, WhisperSecondPass
     from assistant.audio.io import load_audio
     from assistant.config import load_config
-    from assistant.training.manifest import read_manifest
+    from assistant.training.manifest import read_training_manifest
 
     cfg = load_config()
     asr = dataclasses.replace(cfg.asr, model_path=args.model) if args.model else cfg.asr
@@ -59,7 +59,7 @@ def run_clips(args, done: list[dict] = (), save=None) -> dict:
         return {"manifest": str(args.manifest), "model": str(rec.loaded.path), "machine": platform.machine(),
                 "threads": asr.threads, "variants": specs, "clips": clips, "complete": complete}
     passes = {name: base.with_options(**changes) for name, changes in specs.items()}
-    entries, _ = read_manifest(args.manifest)
+    entries, _ = read_training_manifest(args.manifest)
     clips = list(done)
     seen = {c["audio"] for c in clips}
     for e in entries[: args.limit or None]:
@@ -141,8 +141,12 @@ def main() -> int:
     ap.add_argument("--subset", type=int, default=150, help="clips that also get the costlier variants (padding, beam)")
     ap.add_argument("--cache", help="JSON file: written after decoding, read instead of decoding when it exists")
     args = ap.parse_args()
-    if Path(args.manifest).name.startswith("eval_"):
-        raise SystemExit(f"{args.manifest} is an evaluation set: tune on a validation manifest only")
+    from assistant.errors import AssistantError
+    from assistant.training.manifest import check_training_manifest
+    try:  # also when decoding is read from the cache: no evaluation data tunes the rule
+        check_training_manifest(args.manifest)
+    except AssistantError as exc:
+        raise SystemExit(f"error: {exc}") from None
     cached = json.loads(Path(args.cache).read_text()) if args.cache and Path(args.cache).is_file() else None
     if cached is not None and cached.get("complete", True):
         data = cached

@@ -17,7 +17,9 @@ characters containing R adjacent repeats ("ll" in "hello") needs at least
 L + R frames.
 
 `write_manifest(path, entries, training=True)` refuses entries from reserved
-evaluation voices or evaluation-only sources (`assert_training_safe`).
+evaluation voices or evaluation-only sources (`assert_training_safe`), and
+`read_training_manifest` (training, tuning) refuses to read them back: an
+evaluation manifest (`eval_*.jsonl`) or any such line is a one-line error.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ FEATURE_HOP_MS = 10
 TIME_SUBSAMPLING = 2
 OUTPUT_FRAME_RATE_HZ = 1000 / (FEATURE_HOP_MS * TIME_SUBSAMPLING)  # 50 frames per second
 
+EVAL_MANIFEST_PREFIX = "eval_"  # corpus.py names every evaluation manifest eval_<set>.jsonl
 # Sources that may only ever appear in evaluation manifests.
 EVAL_ONLY_SOURCES = ("ljspeech-lj002", "fsdd-theo", "librispeech-test-clean", "synth-eval", "speechocean762-heldout")
 
@@ -181,6 +184,39 @@ def assert_training_safe(entries) -> None:
         why = training_violation(e)
         if why:
             raise AssistantError(f"refusing to put {e.audio} in a training manifest: {why}")
+
+
+def check_training_manifest(path: str | Path) -> None:
+    """Raise a one-line AssistantError unless every line of `path` may be trained or tuned on.
+
+    Refuses an evaluation manifest by its name (`eval_*`) and any line naming a
+    reserved voice or evaluation-only data (`training_violation`); reads only the
+    JSON, never the audio, so it is cheap enough to run before every use of a cache.
+    """
+    path = Path(path)
+    if path.name.startswith(EVAL_MANIFEST_PREFIX):
+        raise AssistantError(f"refusing to train or tune on {path}: it is an evaluation manifest")
+    if not path.exists():
+        raise AssistantError(f"manifest not found: {path}")
+    with open(path, encoding="utf-8", errors="replace") as f:
+        for line_no, line in enumerate(f, start=1):
+            try:
+                row = json.loads(line) if line.strip() else None
+            except json.JSONDecodeError:
+                continue  # read_manifest skips and reports it
+            if not isinstance(row, dict) or not isinstance(row.get("audio"), str):
+                continue
+            audio = row["audio"] if os.path.isabs(row["audio"]) else os.path.join(path.parent, row["audio"])
+            entry = ManifestEntry(audio, "", 0.0, str(row.get("speaker", "")), str(row.get("source", "")), line_no)
+            why = training_violation(entry)
+            if why:
+                raise AssistantError(f"refusing to train or tune on {path} (line {line_no}, {row['audio']}): {why}")
+
+
+def read_training_manifest(path: str | Path, **options) -> tuple[list[ManifestEntry], list[tuple[int, str]]]:
+    """`read_manifest` for training and tuning: `check_training_manifest` first."""
+    check_training_manifest(path)
+    return read_manifest(path, **options)
 
 
 def write_manifest(path: str | Path, entries, *, training: bool = False) -> Path:

@@ -128,11 +128,11 @@ def load_experiment(path: str | Path) -> Experiment:
 
 
 def _read_entries(paths) -> tuple[list, list[str]]:
-    from assistant.training.manifest import read_manifest
+    from assistant.training.manifest import read_training_manifest
 
     entries, notes = [], []
     for p in paths:
-        got, skipped = read_manifest(p)
+        got, skipped = read_training_manifest(p)
         entries += got
         notes += [f"{p}:{line}: {reason}" for line, reason in skipped]
     return entries, notes
@@ -143,6 +143,10 @@ CACHE_MAX_DURATION_S = 30.0
 
 def _bank(paths, extractor, text, cache_dir: Path, name: str, max_duration_s: float) -> FeatureBank:
     """Featurize manifests once (cached by the manifests' content hash), then keep clips up to `max_duration_s`."""
+    from assistant.training.manifest import check_training_manifest
+
+    for p in paths:  # also before a cache is used: no evaluation data trains or selects a model
+        check_training_manifest(p)
     h = hashlib.sha1()
     for p in paths:
         h.update(Path(p).read_bytes())
