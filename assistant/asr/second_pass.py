@@ -231,6 +231,7 @@ class WhisperHypothesis:
     prompt: tuple[str, ...]   # the catalog names in the prompt
     seconds: float            # features + encoder + decoder
     audio_s: float = 0.0      # the utterance's length (0 = unknown)
+    scorer: object | None = field(default=None, compare=False, repr=False)  # rescore.WhisperTextScorer of this audio
 
 
 @dataclass(frozen=True)
@@ -239,6 +240,7 @@ class FinalChoice:
     source: str               # "whisper", "ctc" or "dropped"
     reason: str               # why, in a few words
     whisper: WhisperHypothesis | None = None
+    names: tuple = ()         # rescore.NameChoice: catalog names put in by what the audio supports
 
 
 def too_fast(text: str, audio_s: float, max_words_per_s: float) -> bool:
@@ -294,6 +296,13 @@ class WhisperSecondPass:
         self.options = options
         self.path = path
         self.names: CatalogNames | None = None
+        from assistant.asr.rescore import RescoreOptions
+
+        self.rescore_options = RescoreOptions()  # [rescore]; set by the daemon (set_rescore)
+
+    def set_rescore(self, options) -> None:
+        """Catalog rescoring of finals (assistant.asr.rescore.RescoreOptions)."""
+        self.rescore_options = options
 
     @classmethod
     def load(cls, options: SecondPassOptions = SecondPassOptions()) -> "WhisperSecondPass":
@@ -332,6 +341,7 @@ class WhisperSecondPass:
                          loop_ngram=options.loop_ngram)
         other = WhisperSecondPass(self.encoder, self.decoder, self.tokenizer, self.features, decode, options, self.path)
         other.names = self.names
+        other.rescore_options = self.rescore_options
         return other
 
     def set_names(self, names: Iterable[str]) -> None:
@@ -362,10 +372,13 @@ class WhisperSecondPass:
         budget = min(self.decode_options.max_new_tokens, TOKENS_BASE + int(np.ceil(TOKENS_PER_S * len(audio) / SAMPLE_RATE_HZ)))
         decoded = beam_decode(self.decoder, enc, self.tokenizer, prompt, replace(self.decode_options, max_new_tokens=budget), cancel)
         raw = self.tokenizer.decode(decoded.tokens).strip()
+        from assistant.asr.rescore import WhisperTextScorer
+
         return WhisperHypothesis(text=normalize_text(raw), raw_text=raw, avg_logprob=decoded.avg_logprob,
                                  no_speech_prob=decoded.no_speech_prob, compression_ratio=compression_ratio(raw),
                                  finished=decoded.finished, tokens=len(decoded.tokens), prompt=names,
-                                 seconds=time.perf_counter() - start, audio_s=len(audio) / SAMPLE_RATE_HZ)
+                                 seconds=time.perf_counter() - start, audio_s=len(audio) / SAMPLE_RATE_HZ,
+                                 scorer=WhisperTextScorer(self.decoder, enc, self.tokenizer, prompt))
 
     def hypothesis(self, audio: np.ndarray, heard: str, cancel: threading.Event | None = None) -> WhisperHypothesis | FinalChoice:
         """Whisper's hypothesis, prompted with the catalog names in `heard` (the first pass's text so far);
@@ -383,7 +396,20 @@ class WhisperSecondPass:
         `ctc_score` is the first pass session's `log_likelihood`, a millisecond)."""
         if isinstance(result, FinalChoice):
             return replace(result, text=normalize_text(ctc_final)) if result.source == "ctc" else result
-        return choose(ctc_final, result, self.options.rule, self.names, ctc_score)
+        return self.rescore(choose(ctc_final, result, self.options.rule, self.names, ctc_score), ctc_final, ctc_score)
+
+    def rescore(self, choice: FinalChoice, ctc_final: str, ctc_score: Callable[[str], float] | None) -> FinalChoice:
+        """The choice with the catalog names the audio supports (assistant.asr.rescore); what was heard otherwise."""
+        from assistant.asr.rescore import rescore
+
+        hyp = choice.whisper
+        if not choice.text or hyp is None or self.names is None or not self.rescore_options.enabled:
+            return choice
+        by_whisper = choice.source == "whisper"
+        text, names = rescore(self.names, choice.text, normalize_text(ctc_final) if by_whisper else hyp.text,
+                              hyp.raw_text if by_whisper else None, hyp.scorer, ctc_score, hyp.audio_s,
+                              self.rescore_options)
+        return replace(choice, text=text, names=names) if names else choice
 
     def final(self, audio: np.ndarray, first_pass_text: str, cancel: threading.Event | None = None,
               heard: str | None = None) -> FinalChoice:

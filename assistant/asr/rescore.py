@@ -1,0 +1,300 @@
+"""Catalog names chosen by what the audio supports: rescoring of the final at the pause.
+
+The final transcript names songs and artists the recognizer may mishear ("one republic", "blackeyed
+peas", a four-syllable artist written as three unrelated words). At the pause, after the choice
+between the two passes:
+
+1. candidates: spans of the chosen text (1 to `max_span_words` words, not only command words) are
+   looked up in the catalog's `NameIndex` (fuzzy + phonetic); names heard in spans of the other
+   pass's text are placed at the span of the chosen text they are most like. Each (span, name) with
+   a match of at least `min_match` is one candidate sentence: the chosen text with that span
+   replaced by the name;
+2. each candidate is scored by the audio twice, against the same sentence with the span as heard:
+   the second pass's decoder, teacher-forced (total log probability of the sentence's tokens, in
+   the casing Whisper writes: its own raw text with the name in catalog spelling), and the first
+   pass's CTC posteriors (forced-alignment log-likelihood, over all frames);
+3. gain = whisper_weight * d_whisper + ctc_weight * d_ctc; a candidate whose gain exceeds `margin`
+   replaces its span (the best first, then others that do not overlap it). A name that the audio
+   does not clearly support is never swapped in: what was heard is kept.
+
+All of it is cheap next to the second pass itself: one batched decoder call over at most
+`max_candidates` x 2 short sentences, and one CTC loss per sentence.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import torch
+
+from assistant.asr.text import normalize_text
+from assistant.errors import AssistantError
+
+CTC_FRAME_S = 0.02  # the first pass's output frame (the CTC log-likelihood is reported per frame)
+MAX_HYPOTHESIS_WORDS = 60  # a longer text is not rescored (no command is that long; bounds the work)
+_EDGE_PUNCT = re.compile(r"^([^\w]*)(.*?)([^\w]*)$", re.S)
+
+
+@dataclass(frozen=True)
+class RescoreOptions:
+    """`[rescore]` in config.toml. Weights tuned with bench/rescore_tune.py on training voices only."""
+
+    enabled: bool = True
+    max_candidates: int = 8      # candidate sentences scored per utterance
+    names_per_span: int = 3      # catalog look-up hits per span
+    max_span_words: int = 5      # longest span looked up
+    min_match: float = 0.6       # a span must match a name this well (0..1, fuzzy or phonetic) to be tried
+    whisper_weight: float = 1.0  # weight of the decoder's log-probability gain (nats, whole sentence)
+    ctc_weight: float = 0.5      # weight of the first pass's log-likelihood gain (nats, all frames)
+    margin: float = 1.0          # a swap needs a combined gain above this
+
+    def validate(self, section: str = "rescore") -> "RescoreOptions":
+        def check(ok: bool, key: str, expected: str, value) -> None:
+            if not ok:
+                raise AssistantError(f"[{section}] {key} = {value!r}: expected {expected}")
+
+        check(1 <= self.max_candidates <= 64, "max_candidates", "1 to 64", self.max_candidates)
+        check(1 <= self.names_per_span <= 20, "names_per_span", "1 to 20", self.names_per_span)
+        check(1 <= self.max_span_words <= 8, "max_span_words", "1 to 8", self.max_span_words)
+        check(0.3 <= self.min_match <= 1, "min_match", "0.3 to 1", self.min_match)
+        check(0 <= self.whisper_weight <= 10, "whisper_weight", "0 to 10", self.whisper_weight)
+        check(0 <= self.ctc_weight <= 10, "ctc_weight", "0 to 10", self.ctc_weight)
+        check(self.whisper_weight + self.ctc_weight > 0, "whisper_weight + ctc_weight", "above 0",
+              self.whisper_weight + self.ctc_weight)
+        check(-100 <= self.margin <= 1000, "margin", "-100 to 1000", self.margin)
+        return self
+
+    @classmethod
+    def from_config(cls, cfg) -> "RescoreOptions":
+        """From `[rescore]` (assistant.config.RescoreConfig)."""
+        return cls(enabled=cfg.enabled, max_candidates=cfg.max_candidates, names_per_span=cfg.names_per_span,
+                   max_span_words=cfg.max_span_words, min_match=cfg.min_match, whisper_weight=cfg.whisper_weight,
+                   ctc_weight=cfg.ctc_weight, margin=cfg.margin)
+
+
+@dataclass(frozen=True)
+class NameChoice:
+    """A catalog name put into the final in place of what was heard."""
+
+    name: str        # catalog (display) spelling
+    heard: str       # the words it replaced
+    match: float     # how well the heard words match the name as text (0..1)
+    gain: float      # combined acoustic gain of the swap (nats; above the margin)
+    whisper: float   # the decoder's part
+    ctc: float       # the first pass's part (0 when it did not vote)
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "heard": self.heard, "match": round(self.match, 3), "score": round(self.gain, 2)}
+
+
+@dataclass(frozen=True)
+class Candidate:
+    start: int       # span [start, end) in the chosen text's normalized words
+    end: int
+    name: str        # display spelling
+    spoken: str      # the name normalized (what replaces the span)
+    match: float
+
+
+@dataclass(frozen=True)
+class ScoredCandidate:
+    candidate: Candidate
+    whisper: float
+    ctc: float
+    gain: float
+
+
+# --------------------------------------------------------------------------- the decoder's score
+
+class WhisperTextScorer:
+    """Teacher-forced log probability of texts under one utterance's encoder output.
+
+    `score(texts)` -> the total log probability of each text's tokens and the end of text, after
+    `prompt` (the same start sequence the decoding used). One batched decoder call."""
+
+    def __init__(self, decoder, enc: torch.Tensor, tokenizer, prompt: Sequence[int]):
+        self.decoder, self.enc, self.tokenizer, self.prompt = decoder, enc, tokenizer, list(prompt)
+        self._cross = None
+
+    def score(self, texts: Sequence[str]) -> list[float]:
+        if not texts:
+            return []
+        tok = self.tokenizer
+        seqs = [tok.encode(" " + t.strip()) + [tok.eot] for t in texts]
+        limit = self.decoder.dims.max_positions - len(self.prompt)
+        if limit <= 1:
+            return [float("-inf")] * len(texts)
+        seqs = [s[:limit] for s in seqs]
+        width = max(len(s) for s in seqs)
+        n = len(seqs)
+        with torch.inference_mode():
+            if self._cross is None:
+                self._cross = self.decoder.cross_keys(self.enc)
+            cross = [(k.expand(n, -1, -1, -1), v.expand(n, -1, -1, -1)) for k, v in self._cross]
+            rows = [self.prompt + s + [tok.eot] * (width - len(s)) for s in seqs]
+            tokens = torch.tensor(rows, dtype=torch.long)
+            logits, _ = self.decoder(tokens[:, :-1], cross)
+            lp = logits[:, len(self.prompt) - 1:].float().log_softmax(-1)  # predictions of each text token
+            target = tokens[:, len(self.prompt):]
+            picked = lp.gather(-1, target[..., None])[..., 0]
+            out = []
+            for i, s in enumerate(seqs):
+                out.append(float(picked[i, :len(s)].sum()))
+        return out
+
+
+# --------------------------------------------------------------------------- text handling
+
+def _raw_word_owners(raw_words: Sequence[str]) -> list[int]:
+    """For each normalized word of " ".join(raw_words), the index of the raw word it comes from."""
+    owners: list[int] = []
+    for i, w in enumerate(raw_words):
+        owners.extend([i] * len(normalize_text(w).split()))
+    return owners
+
+
+def render(raw: str | None, words: Sequence[str], start: int, end: int, replacement: str | None) -> str:
+    """A sentence in the casing the decoder writes: `raw` (Whisper's own text, whose normalized words are
+    `words`) with the raw words behind normalized span [start, end) replaced by `replacement` (kept
+    punctuation around it); without `raw` (a first-pass text), the normalized words sentence-cased, the
+    span title-cased when there is no replacement (so that casing alone never favours a swap)."""
+    if raw is not None:
+        raw_words = raw.split()
+        owners = _raw_word_owners(raw_words)
+        if len(owners) == len(words) and start < end <= len(owners):
+            a, b = owners[start], owners[end - 1]
+            if replacement is None:
+                return raw
+            lead = _EDGE_PUNCT.match(raw_words[a]).group(1)
+            trail = _EDGE_PUNCT.match(raw_words[b]).group(3)
+            return " ".join(raw_words[:a] + [lead + replacement + trail] + raw_words[b + 1:])
+    span = replacement if replacement is not None else " ".join(w.capitalize() for w in words[start:end])
+    out = " ".join(list(words[:start]) + [span] + list(words[end:]))
+    return out[:1].upper() + out[1:]
+
+
+def _similar(a: str, b: str) -> float:
+    from rapidfuzz import fuzz
+
+    return fuzz.ratio(a, b) / 100.0
+
+
+# --------------------------------------------------------------------------- candidates
+
+def candidates(names, chosen: str, other: str, options: RescoreOptions) -> list[Candidate]:
+    """(span, name) candidates for the chosen text, best matches first. `names` is a
+    second_pass.CatalogNames (its NameIndex and command words)."""
+    words = normalize_text(chosen).split()
+    if not words or len(words) > MAX_HYPOTHESIS_WORDS or names is None or not len(names):
+        return []
+    stop = names.stop
+    found: dict[tuple[int, int, str], Candidate] = {}
+
+    def add(start: int, end: int, name: str, match: float) -> None:
+        spoken = normalize_text(name)
+        if not spoken or " ".join(words[start:end]) == spoken:
+            return  # already what the text says
+        key = (start, end, name)
+        if key not in found or found[key].match < match:
+            found[key] = Candidate(start, end, name, spoken, match)
+
+    def spans(ws: Sequence[str]):
+        for n in range(min(options.max_span_words, len(ws)), 0, -1):
+            for i in range(len(ws) - n + 1):
+                span = ws[i:i + n]
+                if all(w in stop for w in span) or len("".join(span)) < 3:
+                    continue
+                yield i, i + n, " ".join(span)
+
+    for i, j, span in spans(words):
+        for hit in names.index.search(span, limit=options.names_per_span, min_score=options.min_match):
+            add(i, j, hit.name, hit.score)
+    # names the other pass heard, placed where the chosen text is most like them
+    other_words = normalize_text(other).split()
+    if other_words and len(other_words) <= MAX_HYPOTHESIS_WORDS and other_words != words:
+        for _, _, span in spans(other_words):
+            for hit in names.index.search(span, limit=options.names_per_span, min_score=options.min_match):
+                spoken = normalize_text(hit.name)
+                size = len(spoken.split())
+                best = (0.0, 0, 0)
+                for n in range(max(1, size - 1), min(len(words), size + 1) + 1):
+                    for i in range(len(words) - n + 1):
+                        s = _similar(" ".join(words[i:i + n]), spoken)
+                        if s > best[0]:
+                            best = (s, i, i + n)
+                if best[0] >= options.min_match:
+                    add(best[1], best[2], hit.name, min(hit.score, best[0]))
+    ranked = sorted(found.values(), key=lambda c: (-c.match, c.start, c.end - c.start, c.name))
+    return ranked[:options.max_candidates]
+
+
+# --------------------------------------------------------------------------- the choice
+
+def score_candidates(cands: Sequence[Candidate], chosen: str, raw: str | None,
+                     whisper: WhisperTextScorer | Callable | None, ctc_score: Callable[[str], float] | None,
+                     audio_s: float, options: RescoreOptions) -> list[ScoredCandidate]:
+    """The acoustic gain of each candidate over the chosen text with the same span as heard."""
+    words = normalize_text(chosen).split()
+    if not cands:
+        return []
+    d_whisper = [0.0] * len(cands)
+    if whisper is not None and options.whisper_weight > 0:
+        texts = []
+        for c in cands:
+            texts.append(render(raw, words, c.start, c.end, c.name))
+            texts.append(render(raw, words, c.start, c.end, None))
+        scores = (whisper.score if hasattr(whisper, "score") else whisper)(texts)
+        d_whisper = [scores[2 * i] - scores[2 * i + 1] for i in range(len(cands))]
+    d_ctc = [0.0] * len(cands)
+    if ctc_score is not None and options.ctc_weight > 0 and audio_s > 0:
+        frames = audio_s / CTC_FRAME_S
+        base = ctc_score(" ".join(words))
+        for i, c in enumerate(cands):
+            cand = ctc_score(" ".join(words[:c.start] + [c.spoken] + words[c.end:]))
+            if math.isfinite(base) and math.isfinite(cand):
+                d_ctc[i] = (cand - base) * frames
+            elif math.isfinite(base):
+                d_ctc[i] = -1e6  # the candidate cannot be aligned to the frames at all
+    out = []
+    for c, w, k in zip(cands, d_whisper, d_ctc):
+        out.append(ScoredCandidate(c, w, k, options.whisper_weight * w + options.ctc_weight * k))
+    return out
+
+
+def apply_swaps(chosen: str, scored: Sequence[ScoredCandidate], options: RescoreOptions) -> tuple[str, tuple[NameChoice, ...]]:
+    """The chosen text with every non-overlapping swap whose gain exceeds the margin, best first."""
+    words = normalize_text(chosen).split()
+    taken = [False] * len(words)
+    picks: list[ScoredCandidate] = []
+    for s in sorted(scored, key=lambda s: -s.gain):
+        c = s.candidate
+        if s.gain <= options.margin or any(taken[c.start:c.end]):
+            continue
+        taken[c.start:c.end] = [True] * (c.end - c.start)
+        picks.append(s)
+    if not picks:
+        return " ".join(words), ()
+    out, i = [], 0
+    choices = []
+    for s in sorted(picks, key=lambda s: s.candidate.start):
+        c = s.candidate
+        out.extend(words[i:c.start])
+        out.append(c.spoken)
+        i = c.end
+        choices.append(NameChoice(c.name, " ".join(words[c.start:c.end]), c.match, s.gain, s.whisper, s.ctc))
+    out.extend(words[i:])
+    return " ".join(out), tuple(choices)
+
+
+def rescore(names, chosen: str, other: str, raw: str | None, whisper, ctc_score, audio_s: float,
+            options: RescoreOptions) -> tuple[str, tuple[NameChoice, ...]]:
+    """The final text with catalog names the audio supports, and the names that were put in."""
+    if not options.enabled or not chosen:
+        return chosen, ()
+    cands = candidates(names, chosen, other, options)
+    if not cands:
+        return chosen, ()
+    return apply_swaps(chosen, score_candidates(cands, chosen, raw, whisper, ctc_score, audio_s, options), options)
