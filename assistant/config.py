@@ -207,9 +207,11 @@ class ServerConfig:
     max_message_bytes: int = 1_048_576
     client_queue_events: int = 256  # per-client bound; partials are dropped first, finals never
     max_messages_per_s: int = 200  # per client; beyond this messages are refused with an error event
+    startup_buffer_s: float = 30.0  # per source: speech kept while the recognizer loads; beyond it, an error
 
     def validate(self, s: str) -> None:
         _check(0 <= self.port <= 65535, f"[{s}] port", "0 to 65535", self.port)
+        _check(0 <= self.startup_buffer_s <= 600, f"[{s}] startup_buffer_s", "0 to 600", self.startup_buffer_s)
         _check("*" not in self.allowed_origins, f"[{s}] allowed_origins", "explicit origins, not '*'", list(self.allowed_origins))
         _check(1024 <= self.max_message_bytes <= 64 * 1_048_576, f"[{s}] max_message_bytes", "1024 to 67108864", self.max_message_bytes)
         _check(8 <= self.client_queue_events <= 100000, f"[{s}] client_queue_events", "8 to 100000", self.client_queue_events)

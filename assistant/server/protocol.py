@@ -51,6 +51,7 @@ E_BAD_AUDIO = "bad_audio"                # binary frame not a whole number of sa
 E_AUDIO_OVERFLOW = "audio_overflow"      # remote audio arrived faster than it is processed; frames dropped
 E_BAD_STATE = "bad_state"                # e.g. audio.start while a stream is already open
 E_UNAVAILABLE = "unavailable"            # a component (recognizer, recommender) is not loaded
+E_STARTUP_BUFFER_FULL = "startup_buffer_full"  # more than [server] startup_buffer_s of audio came before the recognizer was ready
 E_STORAGE = "storage"                    # the preference store could not record it (disk full, locked, I/O); nothing changed
 E_PLAYER = "player"                      # the music player (MPD) is unreachable or refused an action; the message says which
 E_INTERNAL = "internal"                  # a bug; the message says what failed
@@ -198,6 +199,7 @@ class Status(ServerEvent):
     coalesce: ClassVar[bool] = True
     listening: bool                         # a microphone or file input is open
     mode: str                               # "always" or "wake_phrase"
+    ready: bool = False                     # loading is over: audio is recognized now (before, it is kept for later)
     input: dict                             # {"kind", "device", "state", "error", "sample_rate_hz"}
     remote_sources: int = 0                 # open remote audio streams
     asr: dict = field(default_factory=dict)          # {"ready": bool, "error": str|null, "final_pass": "whisper"|"ctc", "final_pass_error": str|null}
