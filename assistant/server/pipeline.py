@@ -63,6 +63,8 @@ class PipelineContext:
     second_pass: object | None = None  # assistant.asr.second_pass.WhisperSecondPass; None: CTC finals
     final_pass: Worker | None = None   # the worker the second pass runs on
     final_pass_budget_ms: int = 150
+    loading_done: asyncio.Event | None = None  # set once the recognizer's load is over (loaded or failed); None: no load
+    startup_buffer_s: float = 30.0     # per source: speech kept until loading_done; beyond it, a startup_buffer_full error
 
 
 # Second passes waiting or running before a new one is skipped (a stuck pass must not pile up work).
@@ -142,6 +144,8 @@ class UtteranceTask:
 
     async def _recognize(self) -> None:
         ctx = self.ctx
+        if ctx.recognizer is None and ctx.loading_done is not None:
+            await ctx.loading_done.wait()  # meanwhile the inbox keeps the audio (SourcePipeline bounds it)
         rec = ctx.recognizer
         if rec is not None:
             self.session = await ctx.asr.call(rec.new_session)
@@ -309,6 +313,8 @@ class SourcePipeline:
         self.endpointer = endpointer or Endpointer(ctx.vad)
         self.current: UtteranceTask | None = None
         self.tasks: set[asyncio.Task] = set()
+        self.held_samples = 0      # speech kept while the recognizer loads
+        self.overflowed = False    # more than startup_buffer_s came before it was ready: dropped until then
 
     async def run(self) -> None:
         kind = self.source.kind
@@ -326,8 +332,42 @@ class SourcePipeline:
             for t in self.tasks:
                 t.cancel()
 
+    def _starting(self) -> bool:
+        return self.ctx.loading_done is not None and not self.ctx.loading_done.is_set()
+
+    def _hold(self, event: EndpointEvent) -> bool:
+        """While the recognizer loads: whether `event` is kept (its speech counted against the startup buffer)."""
+        if self.overflowed:
+            return False
+        if isinstance(event, (SpeechStarted, SpeechAudio)):
+            self.held_samples += len(event.audio)
+            if self.held_samples > self.ctx.startup_buffer_s * SAMPLE_RATE_HZ:
+                self._overflow()
+                return False
+        return True
+
+    def _overflow(self) -> None:
+        """Too much speech before the recognizer was ready: the open utterance is dropped, and so is what
+        follows until it is ready; the clients are told once."""
+        ctx, source = self.ctx, self.source.source_id
+        self.overflowed = True
+        utt, self.current = self.current, None
+        if utt is not None:
+            utt.task.cancel()  # its audio is freed
+        ctx.metrics.utterances.inc(1, "startup_dropped")
+        ctx.hub.publish(p.ErrorEvent(
+            code=p.E_STARTUP_BUFFER_FULL, source=source, utterance=utt.utterance if utt else None,
+            message=f"the daemon is still starting: more than {ctx.startup_buffer_s:g} s of speech from {source} came "
+                    "before the recognizer was ready ([server] startup_buffer_s); it was dropped, send it again once "
+                    "status says ready"))
+
     def _on(self, event: EndpointEvent, now: float) -> None:
         ctx = self.ctx
+        if self._starting():
+            if not self._hold(event):
+                return
+        elif self.current is None and not isinstance(event, SpeechStarted):
+            return  # the rest of an utterance dropped at startup
         if isinstance(event, SpeechAudio):
             self.current.inbox.put_nowait(event.audio)
         elif isinstance(event, SpeechPaused):
