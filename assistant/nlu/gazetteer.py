@@ -76,3 +76,12 @@ class Gazetteer:
         return [EntityMatch(kind=kind, name=h.name, score=h.score, heard=span,
                             song_ids=self._ids[kind][h.index], how=h.how)
                 for h in index.search(span, limit=limit, min_score=min_score)]
+
+    def exact(self, span: str, kind: str) -> EntityMatch | None:
+        """The catalog name of one kind a normalized span is exactly (spaces aside), or None; no fuzzy search."""
+        index = self._index.get(kind)
+        hit = index.exact(span) if index is not None and span else None
+        if hit is None:
+            return None
+        return EntityMatch(kind=kind, name=hit.name, score=hit.score, heard=span, song_ids=self._ids[kind][hit.index],
+                           how=hit.how)

@@ -45,6 +45,7 @@ from assistant.nlu.datasets import spans as tag_spans
 from assistant.nlu.features import CUE_WORDS, NEGATION_WORDS, Featurizer
 from assistant.nlu.gazetteer import Gazetteer
 from assistant.nlu.intent import CONTENT_INTENTS, EntityMatch, IntentResult
+from assistant.nlu.lenient import find_request
 from assistant.nlu.model import NluModel
 from assistant.nlu.negation import excluded_spans, negated_positions
 from assistant.nlu.rules import (_AFTER_VERB, _NON_MUSIC_ONLY_RE, _PLAY_RE, PLAY_VERBS, STRONG_PLAY_VERBS,
@@ -58,7 +59,8 @@ ARTIST_AGREES_BONUS = 0.08  # a title by the artist already named gains this muc
 OTHER_KIND_MIN_SCORE = 0.9  # a span the tagger gave one name kind is taken as another only this close
 UNTAGGED_MAX_WORDS = 6
 WHOLE_MAX_WORDS = 12
-RESCUED_CONFIDENCE = 0.5  # a "play X" the classifier took for out-of-domain, where X is exactly a catalog name  # a request's whole content is looked up as one name up to this length
+RESCUED_CONFIDENCE = 0.5  # a "play X" the classifier took for out-of-domain, where X is exactly a catalog name
+LENIENT_CONFIDENCE = 0.6  # a near-miss request ("lay adele hello"): catalog names, fillers and a cue (lenient.py)
 SINGLE_WORD_NAME_MIN = 0.8  # an untagged single word of a request is a catalog name this close ("eminen")
 EXACT_NAME_MIN = 0.99  # a catalog match this close is the name itself
 COMMON_RUN_MIN = 0.9  # an untagged run of common words (model.common_words) names a catalog entry this closely
@@ -124,6 +126,8 @@ class IntentParser:
         rule_slots = bool(self.model.meta.get("rule_slots")) if self.model is not None else False
         self._features = Featurizer(names, genres, rule_slots)
         self._common = self.model.common_words if self.model is not None else frozenset()
+        # One-word names a near-miss request takes only beside their artist ("adele hello", not "sad").
+        self._weak_words = frozenset(self._common | set(L.MOOD_WORDS) | set(genres) | _QUERY_STOP)
 
     # ------------------------------------------------------------------ public
     def parse(self, text: str) -> IntentResult:
@@ -176,12 +180,19 @@ class IntentParser:
         if intent == "none":
             # "play rock show": "show" is not music, but the catalog has that title.
             named = self._names_whole_request(norm, tokens, spans, confidence)
+            if named is None:
+                named = self._near_miss(norm, tokens, spans, None)
             return named if named is not None else IntentResult("none", confidence=confidence, text=norm)
         if intent in ("pause", "resume", "stop", "previous", "volume_up", "volume_down"):
             return IntentResult(intent, confidence=confidence, text=norm)
         result = self._slots(intent, confidence, norm, tokens, spans)
         if intent in ("play", "similar"):
             result = self._whole_content(result, tokens, spans)
+        if intent in ("play", "recommend") and not result.exclude:
+            lenient = self._near_miss(norm, tokens, spans, result)
+            if lenient is not None and (len(lenient.entities) > len(result.entities) or not any(
+                    e.score >= WHOLE_MATCH_MIN for e in result.entities)):
+                result = lenient  # "a hello by adele": the tagger missed a name the catalog has exactly
         if intent == "what_is_playing":
             result = replace(result, question=self._question(norm), query="")
         return result
@@ -195,6 +206,23 @@ class IntentParser:
         # The classifier said "none" and the catalog says a name: an even call.
         result = self._whole_content(IntentResult("play", confidence=RESCUED_CONFIDENCE, text=norm), tokens, spans)
         return result if result.entities else None
+
+    def _near_miss(self, norm: str, tokens: list[str], spans: list[_Span],
+                   result: IntentResult | None) -> IntentResult | None:
+        """A request whose verb was misheard ("lay adele hello", "i wanted to listen to coldplay"):
+        catalog names among fillers (`lenient.find_request`), read as "play NAMES"; None if it is not one."""
+        names = find_request(tokens, self.gazetteer, self._weak_words)
+        if not names:
+            return None
+        named = {i for n in names for i in range(n.start, n.end)}
+        kept = [sp for sp in spans if sp.kind not in NAME_KINDS and not named & set(range(sp.start, sp.end))]
+        found = [_Span(n.kind, n.start, n.end, " ".join(tokens[n.start:n.end])) for n in names]
+        intent = result.intent if result is not None else "play"
+        confidence = result.confidence if result is not None else LENIENT_CONFIDENCE
+        redone = self._slots(intent, confidence, norm, tokens, sorted([*kept, *found], key=lambda sp: sp.start),
+                             untagged=False)
+        content = " ".join(tokens[names[0].start:names[-1].end])
+        return replace(redone, content=content)
 
     def _whole_content(self, result: IntentResult, tokens: list[str], spans: list[_Span]) -> IntentResult:
         """A play request whose whole content is one catalog name ("play give me everything",
@@ -225,7 +253,10 @@ class IntentParser:
                              sorted([*kept, _Span(whole.kind, a, b, content)], key=lambda sp: sp.start))
         return replace(redone, content=content)
 
-    def _slots(self, intent: str, confidence: float, norm: str, tokens: list[str], spans: list[_Span]) -> IntentResult:
+    def _slots(self, intent: str, confidence: float, norm: str, tokens: list[str], spans: list[_Span],
+               untagged: bool = True) -> IntentResult:
+        """Slots, exclusions, catalog matches and free text from tagged spans; with `untagged`, catalog
+        names are also looked for among the words no span covers."""
         excluded = excluded_spans(tokens, [(s.kind, s.start, s.end) for s in spans])
         slots: dict[str, str] = {}
         heard: dict[str, str] = {}
@@ -283,7 +314,7 @@ class IntentParser:
                     artist_ids = set(entity.song_ids)
             elif alts:
                 alternatives.extend(alts)
-        if intent in CONTENT_INTENTS or intent in ("like", "dislike", "next", "what_is_playing"):
+        if untagged and (intent in CONTENT_INTENTS or intent in ("like", "dislike", "next", "what_is_playing")):
             negated = negated_positions(tokens, frozenset(covered))
             stop = _QUERY_STOP | _QUESTION_STOP if intent == "what_is_playing" else _QUERY_STOP
             for a, b, entity, alts in self._untagged_names(tokens, covered, set(slots) | set(exclude), artist_ids,

@@ -4,7 +4,9 @@
 span is compared with every name twice: as text (rapidfuzz's normalized Indel
 similarity, the seed's `fuzz.ratio`) and as a phonetic key (Metaphone of each
 word, jellyfish), so "adel" finds "Adele" and "bionce" finds "Beyonce".
-The score of a name is the better of the two; the phonetic one blends key
+A name said split or joined differently ("one republic", "blackeyed peas")
+is the name itself (its space-less form is compared too). The score of a
+name is the better of the two; the phonetic one blends key
 similarity with spelling similarity and is weighted down a little, because
 different names share keys ("pizza" and "Psy" are both "PS").
 
@@ -33,6 +35,7 @@ STOP_GRAM_SHARE = 0.05  # trigrams in more than this share of names are not used
 STOP_GRAM_MIN_COUNT = 1000  # ...unless they occur in fewer names than this
 MAX_QUERY_CHARS = 120  # no name is longer; a longer span is not a name
 MIN_PHONETIC_RATIO = 0.6  # phonetic hits need the shorter text to be this fraction of the longer
+MIN_JOINED_CHARS = 4  # names compared without their spaces ("one republic" = "OneRepublic") are at least this long
 _TITLE_SUFFIX = re.compile(r"\s*(?:\(.*?\)|\[.*?\]|\s-\s.*)\s*$")
 
 
@@ -74,6 +77,12 @@ def spoken_forms(name: str) -> list[str]:
     return [f for f in dict.fromkeys(forms) if f]
 
 
+def joined_form(text: str) -> str:
+    """Normalized text without spaces: names split or joined differently compare equal
+    ("one republic" and "OneRepublic", "blackeyed peas" and "Black Eyed Peas")."""
+    return text.replace(" ", "")
+
+
 def _comparable(a: str, b: str) -> bool:
     """Lengths close enough for a phonetic-key match to mean something."""
     short, long_ = sorted((len(a), len(b)))
@@ -101,8 +110,11 @@ class NameIndex:
         self._owners = np.asarray(owners, dtype=np.int64)
         self._keys = [phonetic_key(f) for f in forms]
         self._exact: dict[str, int] = {}
+        self._joined: dict[str, int] = {}
         for form, owner in zip(forms, owners):
             self._exact.setdefault(form, owner)
+            if len(joined_form(form)) >= MIN_JOINED_CHARS:
+                self._joined.setdefault(joined_form(form), owner)
         self._cache: OrderedDict[tuple, tuple[NameHit, ...]] = OrderedDict()
         self._cache_lock = threading.Lock()
         self._postings: dict[str, np.ndarray] | None = None
@@ -134,6 +146,15 @@ class NameIndex:
             return np.empty(0, dtype=np.int64)
         return hit[np.argpartition(-counts[hit], n - 1)[:n]]
 
+    def exact(self, text: str) -> NameHit | None:
+        """The name a normalized span is exactly (spaces aside: "one republic" is "OneRepublic"), or None.
+        A dictionary look-up, for scanning every span of an utterance cheaply."""
+        text = " ".join(text.split())
+        owner = self._exact.get(text)
+        if owner is None and len(joined_form(text)) >= MIN_JOINED_CHARS:
+            owner = self._joined.get(joined_form(text))
+        return None if owner is None else NameHit(owner, self.names[owner], 1.0, "exact")
+
     def clear_cache(self) -> None:
         with self._cache_lock:
             self._cache.clear()
@@ -163,6 +184,8 @@ class NameIndex:
             return []
         cutoff = self.options.min_score if min_score is None else min_score
         exact = self._exact.get(text)
+        if exact is None and len(joined_form(text)) >= MIN_JOINED_CHARS:
+            exact = self._joined.get(joined_form(text))  # split or joined differently: the same name
         key = phonetic_key(text)
         best: dict[int, tuple[float, str]] = {}
         if exact is not None:

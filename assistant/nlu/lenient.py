@@ -1,0 +1,163 @@
+"""Near-miss requests: catalog names in an utterance whose verb was misheard.
+
+A recognizer turns "play adele hello" into "lay adele hello", "please play
+X" into "a play X", or the user says "i wanted to listen to coldplay"; the
+classifier then reads no request, or tags the names wrongly. `find_request`
+reads such an utterance as a list of catalog names plus words that carry
+no content of their own (function words, a misheard "play", "listen"):
+
+    find_request(["lay", "adele", "hello"], gazetteer)
+    # -> [NameSpan("artist", 1, 2, Adele), NameSpan("track", 2, 3, Hello)]
+
+It answers only when every word is either part of a name that matches
+the catalog closely (exactly, spaces aside, or at LENIENT_FUZZY_MIN) or a
+filler, and there is a cue that music was asked for: a near-miss of "play",
+a listening word, "TITLE by ARTIST", a title by the artist named, or an
+artist's name alone after a function word. "hello how are you", "what time
+is it" or "set a timer for ten minutes" have words that are neither, so
+they never become requests, even though "Hello" and "Time" are song titles.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from assistant.nlu import lexicon as L
+from assistant.nlu.gazetteer import Gazetteer
+from assistant.nlu.intent import EntityMatch
+
+MAX_WORDS = 12  # a longer utterance is not a near-miss command
+MAX_NAME_WORDS = 6  # spans looked up as one name
+LENIENT_FUZZY_MIN = 0.9  # a run of content words names a catalog entry this closely without an exact match
+NAME_KINDS = ("artist", "track", "album")
+# Words that may stand around names in a near-miss request and say nothing themselves.
+FILLERS = frozenset({
+    "a", "an", "the", "to", "i", "i'd", "i'm", "im", "me", "us", "we", "you", "can", "could", "would", "will",
+    "please", "want", "wanted", "wanna", "like", "love", "listen", "listening", "hear", "hearing", "put", "on",
+    "some", "something", "song", "songs", "music", "track", "tune", "by", "of", "from", "now", "just", "so",
+    "oh", "uh", "um", "ah", "eh", "and", "okay", "ok", "hey", "let", "let's", "lets", "go", "start", "again",
+    "play", "plays", "played", "playing", "for", "do", "be", "to", "yeah", "thanks",
+})
+LISTEN_CUES = frozenset({"listen", "listening", "hear", "hearing", "play", "plays", "played", "playing"})
+# A lone word standing where "play" was, as recognizers mishear it.
+PLAY_NEAR_MISSES = frozenset({"lay", "pay", "clay", "pray", "blay", "flay", "slay", "ploy", "plate", "plain",
+                              "place", "pleh", "pley", "plea", "bley", "played", "plays", "placed"})
+# Function words that may replace "play" in front of a name ("the adele", "a someone like you").
+LEAD_WORDS = frozenset({"a", "the", "to", "and", "uh", "um", "oh", "ah", "eh", "so", "okay", "ok", "hey"})
+
+
+@dataclass(frozen=True)
+class NameSpan:
+    kind: str
+    start: int
+    end: int
+    match: EntityMatch
+
+
+def find_request(tokens: list[str], gazetteer: Gazetteer | None, weak_words: frozenset[str] = frozenset()) -> list[NameSpan]:
+    """The catalog names a near-miss request consists of, or [] when it is not one.
+
+    `weak_words` (common words, moods, genres: "hello", "next", "sad") are a one-word name only
+    when the title and the artist named beside it agree ("adele hello", not "thinking out loud next")."""
+    n = len(tokens)
+    if gazetteer is None or not 0 < n <= MAX_WORDS:
+        return []
+    if any(w in _NON_MUSIC_WORDS for w in tokens):
+        return []  # "set a timer", "what's the weather": never music, whatever titles they contain
+    names = _cover(tokens, gazetteer, weak_words)
+    if not names:
+        return []
+    covered = {i for s in names for i in range(s.start, s.end)}
+    leftover = [tokens[i] for i in range(n) if i not in covered]
+    if any(w not in FILLERS and w not in PLAY_NEAR_MISSES for w in leftover):
+        return []
+    return names if _asks_for_music(tokens, names, leftover) else []
+
+
+def _asks_for_music(tokens: list[str], names: list[NameSpan], leftover: list[str]) -> bool:
+    kinds = {s.kind for s in names}
+    if any(w in PLAY_NEAR_MISSES or w in LISTEN_CUES for w in leftover):
+        return True  # "lay adele hello", "i wanted to listen to coldplay"
+    by_pairs = any(tokens[a.end:b.start] == ["by"] for a in names for b in names if a.kind != "artist"
+                   and b.kind == "artist")
+    if by_pairs:
+        return True  # "a hello by adele"
+    if {"artist", "track"} <= kinds and _agree(names):
+        return True  # "adele hello": the title is one of the artist's songs
+    first = names[0]
+    lead = tokens[:first.start]
+    if len(names) == 1 and len(lead) == 1 and lead[0] in LEAD_WORDS and first.end == len(tokens):
+        # "the coldplay", "a someone like you": one function word where "play" was, then one name
+        return first.kind == "artist" or len(first.match.heard.split()) >= 2
+    return False
+
+
+def _agree(names: list[NameSpan]) -> bool:
+    artists = {s for n in names if n.kind == "artist" for s in n.match.song_ids}
+    return any(artists & set(n.match.song_ids) for n in names if n.kind != "artist")
+
+
+def _cover(tokens: list[str], gazetteer: Gazetteer, weak_words: frozenset[str]) -> list[NameSpan]:
+    """Non-overlapping catalog names in the utterance, longest first: exact names (spaces aside)
+    anywhere, then each remaining run of content words as one close name."""
+    n = len(tokens)
+    found: list[NameSpan] = []
+    weak: list[NameSpan] = []
+    taken: set[int] = set()
+    for length in range(min(MAX_NAME_WORDS, n), 0, -1):
+        for a in range(0, n - length + 1):
+            b = a + length
+            if taken & set(range(a, b)):
+                continue
+            span = " ".join(tokens[a:b])
+            if length == 1 and (tokens[a] in FILLERS or tokens[a] in PLAY_NEAR_MISSES):
+                continue  # "a", "play", "lay": not a name on their own
+            hit = _exact(span, gazetteer)
+            if hit is not None and length == 1 and tokens[a] in weak_words:
+                weak.append(NameSpan(hit.kind, a, b, hit))
+            elif hit is not None:
+                found.append(NameSpan(hit.kind, a, b, hit))
+                taken.update(range(a, b))
+    for w in weak:  # "hello" only beside its artist, "adele hello"; a track weak word needs an artist found
+        if w.start in taken:
+            continue
+        partner = "track" if w.kind == "artist" else "artist"
+        ids = set(w.match.song_ids)
+        if any(f.kind == partner and ids & set(f.match.song_ids) for f in found):
+            found.append(w)
+            taken.add(w.start)
+        elif w.kind != "track":
+            title = gazetteer.exact(w.match.heard, "track")  # "hello" is also a title: try it as one
+            if title is not None and any(f.kind == "artist" and set(title.song_ids) & set(f.match.song_ids)
+                                         for f in found):
+                found.append(NameSpan("track", w.start, w.end, title))
+                taken.add(w.start)
+    # Runs of words that are neither fillers nor already names: one close catalog name each.
+    runs, start = [], None
+    for i in range(n + 1):
+        free = i < n and i not in taken and tokens[i] not in FILLERS and tokens[i] not in PLAY_NEAR_MISSES
+        if free and start is None:
+            start = i
+        elif not free and start is not None:
+            runs.append((start, i))
+            start = None
+    for a, b in runs:
+        if b - a > MAX_NAME_WORDS or b - a < 2:
+            continue  # a single unknown word is too easily close to some title
+        span = " ".join(tokens[a:b])
+        hits = [h for kind in NAME_KINDS for h in gazetteer.match(span, kind, limit=1, min_score=LENIENT_FUZZY_MIN)]
+        if hits:
+            best = max(hits, key=lambda h: h.score)
+            found.append(NameSpan(best.kind, a, b, best))
+    return sorted(found, key=lambda s: s.start)
+
+
+def _exact(span: str, gazetteer: Gazetteer) -> EntityMatch | None:
+    for kind in NAME_KINDS:  # an artist first: "adele" is the singer before any title
+        hit = gazetteer.exact(span, kind)
+        if hit is not None:
+            return hit
+    return None
+
+
+_NON_MUSIC_WORDS = frozenset(w for phrase in L.NON_MUSIC_OBJECTS for w in phrase.split() if w not in ("audio",))
