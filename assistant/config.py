@@ -262,11 +262,40 @@ class PlayerConfig:
 
 
 @dataclass(frozen=True)
+class RescoreConfig:
+    """Catalog names in the final chosen by what the audio supports (assistant.asr.rescore); weights tuned with
+    bench/rescore_tune.py on training voices only."""
+
+    enabled: bool = True
+    max_candidates: int = 8      # candidate sentences scored by the second pass's decoder (the first pass's best)
+    max_lookups: int = 48        # candidates found by catalog look-up and scored by the first pass (cheap) before that
+    names_per_span: int = 5      # catalog look-up hits per span of the text
+    max_span_words: int = 5      # the longest span looked up
+    min_match: float = 0.6       # a span must match a name this well (0..1, fuzzy or phonetic) to be tried
+    whisper_weight: float = 1.0  # weight of the decoder's log-probability gain (whole sentence)
+    ctc_weight: float = 0.5      # weight of the first pass's log-likelihood gain (all frames)
+    margin: float = 1.0          # a swap needs a combined gain above this
+
+    def validate(self, s: str) -> None:
+        _check(1 <= self.max_candidates <= 64, f"[{s}] max_candidates", "1 to 64", self.max_candidates)
+        _check(self.max_candidates <= self.max_lookups <= 512, f"[{s}] max_lookups", "max_candidates to 512", self.max_lookups)
+        _check(1 <= self.names_per_span <= 20, f"[{s}] names_per_span", "1 to 20", self.names_per_span)
+        _check(1 <= self.max_span_words <= 8, f"[{s}] max_span_words", "1 to 8", self.max_span_words)
+        _check(0.3 <= self.min_match <= 1, f"[{s}] min_match", "0.3 to 1", self.min_match)
+        _check(0 <= self.whisper_weight <= 10, f"[{s}] whisper_weight", "0 to 10", self.whisper_weight)
+        _check(0 <= self.ctc_weight <= 10, f"[{s}] ctc_weight", "0 to 10", self.ctc_weight)
+        _check(self.whisper_weight + self.ctc_weight > 0, f"[{s}] whisper_weight + ctc_weight", "above 0",
+               self.whisper_weight + self.ctc_weight)
+        _check(-100 <= self.margin <= 1000, f"[{s}] margin", "-100 to 1000", self.margin)
+
+
+@dataclass(frozen=True)
 class Config:
     audio: AudioConfig = field(default_factory=AudioConfig)
     vad: VadConfig = field(default_factory=VadConfig)
     listen: ListenConfig = field(default_factory=ListenConfig)
     asr: AsrConfig = field(default_factory=AsrConfig)
+    rescore: RescoreConfig = field(default_factory=RescoreConfig)
     recommend: RecommendConfig = field(default_factory=RecommendConfig)
     nlu: NluConfig = field(default_factory=NluConfig)
     preferences: PreferencesConfig = field(default_factory=PreferencesConfig)

@@ -133,7 +133,9 @@ def load_recognizer(config: Config):
 def load_second_pass(config: Config):
     from assistant.asr.second_pass import SecondPassOptions, WhisperSecondPass  # on the final_pass worker
 
-    return WhisperSecondPass.load(SecondPassOptions.from_config(config.asr))
+    second = WhisperSecondPass.load(SecondPassOptions.from_config(config.asr))
+    second.set_rescore(config.rescore)  # catalog names in finals by acoustic evidence
+    return second
 
 
 def _load_error(component: str, exc: Exception) -> str:

@@ -31,48 +31,15 @@ from dataclasses import dataclass
 import torch
 
 from assistant.asr.text import normalize_text
-from assistant.errors import AssistantError
+from assistant.config import RescoreConfig
 
 CTC_FRAME_S = 0.02  # the first pass's output frame (the CTC log-likelihood is reported per frame)
 MAX_HYPOTHESIS_WORDS = 60  # a longer text is not rescored (no command is that long; bounds the work)
 _EDGE_PUNCT = re.compile(r"^([^\w]*)(.*?)([^\w]*)$", re.S)
 
 
-@dataclass(frozen=True)
-class RescoreOptions:
-    """`[rescore]` in config.toml. Weights tuned with bench/rescore_tune.py on training voices only."""
-
-    enabled: bool = True
-    max_candidates: int = 8      # candidate sentences scored per utterance
-    names_per_span: int = 3      # catalog look-up hits per span
-    max_span_words: int = 5      # longest span looked up
-    min_match: float = 0.6       # a span must match a name this well (0..1, fuzzy or phonetic) to be tried
-    whisper_weight: float = 1.0  # weight of the decoder's log-probability gain (nats, whole sentence)
-    ctc_weight: float = 0.5      # weight of the first pass's log-likelihood gain (nats, all frames)
-    margin: float = 1.0          # a swap needs a combined gain above this
-
-    def validate(self, section: str = "rescore") -> "RescoreOptions":
-        def check(ok: bool, key: str, expected: str, value) -> None:
-            if not ok:
-                raise AssistantError(f"[{section}] {key} = {value!r}: expected {expected}")
-
-        check(1 <= self.max_candidates <= 64, "max_candidates", "1 to 64", self.max_candidates)
-        check(1 <= self.names_per_span <= 20, "names_per_span", "1 to 20", self.names_per_span)
-        check(1 <= self.max_span_words <= 8, "max_span_words", "1 to 8", self.max_span_words)
-        check(0.3 <= self.min_match <= 1, "min_match", "0.3 to 1", self.min_match)
-        check(0 <= self.whisper_weight <= 10, "whisper_weight", "0 to 10", self.whisper_weight)
-        check(0 <= self.ctc_weight <= 10, "ctc_weight", "0 to 10", self.ctc_weight)
-        check(self.whisper_weight + self.ctc_weight > 0, "whisper_weight + ctc_weight", "above 0",
-              self.whisper_weight + self.ctc_weight)
-        check(-100 <= self.margin <= 1000, "margin", "-100 to 1000", self.margin)
-        return self
-
-    @classmethod
-    def from_config(cls, cfg) -> "RescoreOptions":
-        """From `[rescore]` (assistant.config.RescoreConfig)."""
-        return cls(enabled=cfg.enabled, max_candidates=cfg.max_candidates, names_per_span=cfg.names_per_span,
-                   max_span_words=cfg.max_span_words, min_match=cfg.min_match, whisper_weight=cfg.whisper_weight,
-                   ctc_weight=cfg.ctc_weight, margin=cfg.margin)
+# `[rescore]` in config.toml, validated there (assistant.config.RescoreConfig): the options of this module.
+RescoreOptions = RescoreConfig
 
 
 @dataclass(frozen=True)
@@ -228,18 +195,49 @@ def candidates(names, chosen: str, other: str, options: RescoreOptions) -> list[
                 if best[0] >= options.min_match:
                     add(best[1], best[2], hit.name, min(hit.score, best[0]))
     ranked = sorted(found.values(), key=lambda c: (-c.match, c.start, c.end - c.start, c.name))
-    return ranked[:options.max_candidates]
+    return ranked[:options.max_lookups]
 
 
 # --------------------------------------------------------------------------- the choice
 
+def ctc_gains(cands: Sequence[Candidate], words: Sequence[str], ctc_score: Callable[[str], float] | None,
+              audio_s: float) -> list[float]:
+    """The first pass's log-likelihood gain (nats over all frames) of each candidate's name over the words it
+    replaces, both without their spaces: a first pass that runs a name's words together ("blakidpese")
+    still votes on its letters."""
+    if ctc_score is None or audio_s <= 0:
+        return [0.0] * len(cands)
+    frames = audio_s / CTC_FRAME_S
+    cache: dict[str, float] = {}
+
+    def score(text: str) -> float:
+        if text not in cache:
+            cache[text] = ctc_score(text)
+        return cache[text]
+
+    out = []
+    for c in cands:
+        base = score(" ".join(list(words[:c.start]) + ["".join(words[c.start:c.end])] + list(words[c.end:])))
+        cand = score(" ".join(list(words[:c.start]) + [c.spoken.replace(" ", "")] + list(words[c.end:])))
+        if math.isfinite(base) and math.isfinite(cand):
+            out.append((cand - base) * frames)
+        else:
+            out.append(-1e6 if math.isfinite(base) else 0.0)  # a candidate the frames cannot align to at all
+    return out
+
+
 def score_candidates(cands: Sequence[Candidate], chosen: str, raw: str | None,
                      whisper: WhisperTextScorer | Callable | None, ctc_score: Callable[[str], float] | None,
                      audio_s: float, options: RescoreOptions) -> list[ScoredCandidate]:
-    """The acoustic gain of each candidate over the chosen text with the same span as heard."""
+    """The acoustic gain of each candidate over the chosen text with the same span as heard: the first pass
+    scores every candidate; the decoder the `max_candidates` it likes best (by the combined gain so far)."""
     words = normalize_text(chosen).split()
     if not cands:
         return []
+    d_ctc = ctc_gains(cands, words, ctc_score if options.ctc_weight > 0 else None, audio_s)
+    if len(cands) > options.max_candidates:
+        keep = sorted(range(len(cands)), key=lambda i: -(d_ctc[i] + 10 * cands[i].match))[:options.max_candidates]
+        cands, d_ctc = [cands[i] for i in keep], [d_ctc[i] for i in keep]
     d_whisper = [0.0] * len(cands)
     if whisper is not None and options.whisper_weight > 0:
         texts = []
@@ -248,16 +246,6 @@ def score_candidates(cands: Sequence[Candidate], chosen: str, raw: str | None,
             texts.append(render(raw, words, c.start, c.end, None))
         scores = (whisper.score if hasattr(whisper, "score") else whisper)(texts)
         d_whisper = [scores[2 * i] - scores[2 * i + 1] for i in range(len(cands))]
-    d_ctc = [0.0] * len(cands)
-    if ctc_score is not None and options.ctc_weight > 0 and audio_s > 0:
-        frames = audio_s / CTC_FRAME_S
-        base = ctc_score(" ".join(words))
-        for i, c in enumerate(cands):
-            cand = ctc_score(" ".join(words[:c.start] + [c.spoken] + words[c.end:]))
-            if math.isfinite(base) and math.isfinite(cand):
-                d_ctc[i] = (cand - base) * frames
-            elif math.isfinite(base):
-                d_ctc[i] = -1e6  # the candidate cannot be aligned to the frames at all
     out = []
     for c, w, k in zip(cands, d_whisper, d_ctc):
         out.append(ScoredCandidate(c, w, k, options.whisper_weight * w + options.ctc_weight * k))

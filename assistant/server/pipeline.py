@@ -223,33 +223,35 @@ class UtteranceTask:
         self.ctx.metrics.speculative_finals.inc(1, "discarded")
         self._drop_second()
 
-    async def _second_final(self, ctc_text: str, deadline: float, scorer=None) -> str:
+    async def _second_final(self, ctc_text: str, deadline: float, scorer=None) -> tuple[str, tuple]:
         """The second pass's final if it is ready by `deadline` (monotonic), else the CTC final; `scorer` is the
-        first pass's CTC log-likelihood of a text (the choice rule's acoustic vote)."""
+        first pass's CTC log-likelihood of a text (the choice rule's acoustic vote and the catalog rescoring).
+        Also the catalog names the rescoring put in (assistant.asr.rescore.NameChoice)."""
         ctx = self.ctx
         if ctx.second_pass is None:
-            return ctc_text
+            return ctc_text, ()
         if self.second is None:
             ctx.metrics.final_pass.inc(1, "busy")
-            return ctc_text
+            return ctc_text, ()
         second = self.second
         try:
             result = await asyncio.wait_for(asyncio.shield(second), max(0.0, deadline - time.monotonic()))
-            choice = ctx.second_pass.decide(ctc_text, result, scorer)
+            # on the second pass's worker: the choice rescores catalog names with its decoder (tens of ms)
+            choice = await ctx.final_pass.call(ctx.second_pass.decide, ctc_text, result, scorer)
         except TimeoutError:
             self._drop_second()
             ctx.metrics.final_pass.inc(1, "budget")
-            return ctc_text
+            return ctc_text, ()
         except Exception:  # noqa: BLE001 - a failed second pass must not lose the utterance
             log.exception("second pass of utterance %s failed", self.utterance)
             self.second = self.second_cancel = None
             ctx.metrics.final_pass.inc(1, "failed")
-            return ctc_text
+            return ctc_text, ()
         self.second = self.second_cancel = None
         ctx.metrics.final_pass.inc(1, choice.source)
         if choice.whisper is not None:
             ctx.metrics.final_pass_seconds.observe(choice.whisper.seconds)
-        return choice.text
+        return choice.text, tuple(getattr(choice, "names", ()))
 
     async def _resume(self) -> None:
         if self.speculation is None:
@@ -285,15 +287,16 @@ class UtteranceTask:
             self._start_second()
             text, scorer = await ctx.asr.call(_finish, self.session, rest)  # one trip to the worker
             samples = self.decoded + len(rest)
-        text = await self._second_final(text, deadline, scorer)
-        await self._final(text, samples, end.t_speech_end)
+        text, names = await self._second_final(text, deadline, scorer)
+        await self._final(text, samples, end.t_speech_end, names)
 
-    async def _final(self, text: str, audio_samples: int, t_speech_end: float) -> None:
+    async def _final(self, text: str, audio_samples: int, t_speech_end: float, names: tuple = ()) -> None:
         ctx = self.ctx
         decision = ctx.policy.decide(self.source_id, text, time.monotonic())
         ctx.hub.publish(p.TranscriptFinal(source=self.source_id, utterance=self.utterance, text=text,
                                           command=decision.command, accepted=decision.accepted,
-                                          audio_ms=audio_samples * 1000 // SAMPLE_RATE_HZ))
+                                          audio_ms=audio_samples * 1000 // SAMPLE_RATE_HZ,
+                                          names=[n.to_dict() for n in names]))
         ctx.metrics.final_latency.observe(time.monotonic() - t_speech_end)
         if not decision.accepted or not decision.command:
             ctx.metrics.utterances.inc(1, "ignored" if not decision.accepted else "wake_phrase")

@@ -254,6 +254,8 @@ class TranscriptFinal(ServerEvent):
     command: str            # text without the wake phrase; "" when the utterance is ignored
     accepted: bool          # false: no wake phrase (wake_phrase mode) or empty text
     audio_ms: int
+    names: list = field(default_factory=list)  # catalog names the audio put in place of what was heard:
+                                               # [{"name", "heard", "match", "score"}]
 
 
 @dataclass(frozen=True, kw_only=True)

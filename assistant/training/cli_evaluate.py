@@ -33,6 +33,7 @@ def run(args: argparse.Namespace) -> int:
         from assistant.asr.second_pass import SecondPassOptions, WhisperSecondPass
 
         second = WhisperSecondPass.load(SecondPassOptions.from_config(asr_cfg))
+        second.set_rescore(cfg.rescore)
     if args.decoder in ("beam", "two-pass"):
         phrases = catalog_phrases(cfg)
         recognizer.set_bias(phrases)
