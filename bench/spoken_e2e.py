@@ -1,0 +1,518 @@
+"""The headline end-to-end figure: say a song, get that song.
+
+Spoken commands that name catalog songs, artists and "like X" requests, in
+voices that never trained the recognizer, clean and with real kitchen noise at
+10 and 0 dB SNR, streamed as remote audio over the daemon's WebSocket (the
+public protocol, docs/protocol.md) to a daemon this script starts itself.
+Scored on what comes back: the named song first (the artist for artist-only
+requests, the name in the intent's slots for "like X"), with misses by kind.
+
+    .venv/bin/python bench/spoken_e2e.py                       # held-out voices, full run (~20 min on 2 cores)
+    .venv/bin/python bench/spoken_e2e.py --quick               # a few commands
+    .venv/bin/python bench/spoken_e2e.py --voices train        # the validation set (training voices, other songs)
+    .venv/bin/python bench/spoken_e2e.py --dump runs/spoken/valid --voices train   # clips + manifest.jsonl, no daemon
+    .venv/bin/python bench/spoken_e2e.py --write-results       # also bench/RESULTS.md and the README's table
+
+Results: runs/spoken_e2e/results-<voices>.json (every command, event and score).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "bench"))
+
+from spoken_audio import (RATE_HZ, ClipMaker, VoiceSetting, load_noise, snr_label,  # noqa: E402
+                          voice_settings, write_wav)
+from spoken_commands import KINDS, Command, load_catalog, make_commands, used_keys  # noqa: E402
+
+HELDOUT_SEED = 21
+TRAIN_SEED = 2121
+DEFAULT_COMMANDS = {"heldout": 80, "train": 180}
+HELDOUT_RESERVE = 400      # the train set avoids every name of the first 400 held-out commands
+QUICK_COMMANDS = 8
+DEFAULT_SNRS = "clean,10,0"
+DEFAULT_NOISE = REPO.parent / "shared" / "data" / "noise" / "kitchen.flac"
+DEFAULT_CATALOG = REPO / "index" / "default_catalog.csv"
+FRAME_MS = 20
+TAIL_S = 2.5               # noise (or quiet) streamed after a clip while an utterance is still open
+MAX_SPEED = 1.5            # the daemon drops remote audio sent faster than this (beyond a 3 s head start)
+OUT_DIR = REPO / "runs" / "spoken_e2e"
+CACHE_DIR = REPO / "runs" / "spoken_cache"
+RESULTS_MD = REPO / "bench" / "RESULTS.md"
+README = REPO / "README.md"
+SECTION = "## Spoken end to end"
+README_START, README_END = "<!-- spoken-e2e:start -->", "<!-- spoken-e2e:end -->"
+
+
+@dataclass(frozen=True)
+class Item:
+    """One clip to send: a command, its voice and noise level."""
+
+    command: Command
+    voice: VoiceSetting
+    snr_db: float | None
+
+
+# --------------------------------------------------------------------------- plan
+
+def parse_snrs(text: str) -> list[float | None]:
+    out: list[float | None] = []
+    for part in text.split(","):
+        part = part.strip().lower()
+        if part == "clean":
+            out.append(None)
+            continue
+        try:
+            out.append(float(part.removesuffix("db")))
+        except ValueError:
+            raise SystemExit(f"error: --snr: expected 'clean' or a number of dB, got {part!r}") from None
+    if not out:
+        raise SystemExit("error: --snr: no level given")
+    return out
+
+
+def commands_for(kind: str, n: int, catalog: Path) -> list[Command]:
+    """The held-out set (seed 21), or the validation set (seed 2121) with none of the held-out names."""
+    songs = load_catalog(catalog)
+    if kind == "heldout":
+        return make_commands(songs, n, HELDOUT_SEED, prefix="h")
+    reserve = used_keys(make_commands(songs, max(HELDOUT_RESERVE, DEFAULT_COMMANDS["heldout"]), HELDOUT_SEED))
+    return make_commands(songs, n, TRAIN_SEED, exclude=reserve, prefix="v")
+
+
+def build_plan(commands: list[Command], voices: list[VoiceSetting], snrs: list[float | None]) -> list[Item]:
+    """Command i is spoken by voice i mod len(voices), at every noise level (levels next to each other)."""
+    return [Item(c, voices[i % len(voices)], s) for i, c in enumerate(commands) for s in snrs]
+
+
+# --------------------------------------------------------------------------- dump
+
+def dump(items: list[Item], maker: ClipMaker, out_dir: Path) -> Path:
+    """Write every clip as a 16 kHz WAV and a manifest.jsonl beside them; no daemon needed."""
+    from assistant.training.synth import speaker_slug
+
+    audio_dir = out_dir / "audio"
+    audio_dir.mkdir(parents=True, exist_ok=True)
+    manifest = out_dir / "manifest.jsonl"
+    tmp = manifest.with_suffix(".jsonl.part")
+    t0 = time.monotonic()
+    with open(tmp, "w", encoding="utf-8") as f:
+        for k, it in enumerate(items):
+            clip, speech_s = maker.clip(it.voice, it.command.id, it.command.text, it.snr_db)
+            tag = "clean" if it.snr_db is None else f"snr{it.snr_db:g}"
+            name = f"{it.command.id}_{speaker_slug(it.voice.speaker)}_x{it.voice.speed:g}_{tag}.wav"
+            write_wav(audio_dir / name, clip)
+            c = it.command
+            f.write(json.dumps({"audio": f"audio/{name}", "text": c.text, "kind": c.kind,
+                                "expected": {"name": c.name, "title": c.expected_title, "artist": c.expected_artist,
+                                             "catalog_title": c.catalog_title, "catalog_artist": c.catalog_artist},
+                                "command_id": c.id, "voice": it.voice.label, "speaker": it.voice.speaker,
+                                "speed": it.voice.speed, "snr_db": it.snr_db,
+                                "duration_s": round(len(clip) / RATE_HZ, 3), "speech_s": round(speech_s, 3)}) + "\n")
+            if (k + 1) % 50 == 0:
+                print(f"  {k + 1}/{len(items)} clips ({time.monotonic() - t0:.0f} s)", flush=True)
+    tmp.replace(manifest)
+    return manifest
+
+
+# --------------------------------------------------------------------------- streaming
+
+class Connection:
+    """One WebSocket client: a reader task files events by source and by request id."""
+
+    def __init__(self, ws):
+        self.ws = ws
+        self.events: list[dict] = []
+        self.changed = asyncio.Event()
+        self.task = asyncio.create_task(self._read())
+
+    async def _read(self) -> None:
+        async for raw in self.ws:
+            if isinstance(raw, bytes):
+                continue
+            msg = json.loads(raw)
+            msg["_t"] = time.monotonic()
+            self.events.append(msg)
+            self.changed.set()
+
+    async def wait_for(self, pred, timeout_s: float) -> dict | None:
+        """The first event (from now on or already seen since `mark`) for which `pred` holds."""
+        deadline = time.monotonic() + timeout_s
+        seen = 0
+        while True:
+            for ev in self.events[seen:]:
+                if pred(ev):
+                    return ev
+            seen = len(self.events)
+            left = deadline - time.monotonic()
+            if left <= 0 or self.task.done():
+                return None
+            self.changed.clear()
+            try:
+                await asyncio.wait_for(self.changed.wait(), left)
+            except asyncio.TimeoutError:
+                pass
+
+    def of_source(self, source: str) -> list[dict]:
+        return [e for e in self.events if e.get("source") == source]
+
+
+def _utterances(events: list[dict]) -> dict[str, dict]:
+    """utterance id -> {start, end, final, intent, recs, error} from one source's events."""
+    out: dict[str, dict] = {}
+    for e in events:
+        uid = e.get("utterance")
+        if not uid:
+            continue
+        u = out.setdefault(uid, {})
+        key = {"vad.start": "start", "vad.end": "end", "transcript.final": "final", "intent": "intent",
+               "recommendations": "recs", "error": "error", "answer": "answer"}.get(e["type"])
+        if key:
+            u[key] = e
+    return out
+
+
+def _settled(utts: dict[str, dict]) -> bool:
+    """Every utterance ended, and every accepted one has its final and then its intent (or an error)."""
+    for u in utts.values():
+        if "end" not in u and "final" not in u:
+            return False
+        if u.get("end", {}).get("accepted", True) is False:
+            continue
+        if "final" not in u:
+            return False
+        f = u["final"]
+        if f.get("accepted") and f.get("command") and "intent" not in u and "error" not in u:
+            return False
+    return True
+
+
+async def stream_item(conn: Connection, item: Item, clip: np.ndarray, tail: np.ndarray, speech_s: float,
+                      speed: float, timeout_s: float, k: int) -> dict:
+    """Stream one clip as its own remote audio stream; wait for its answer; return what came back."""
+    ws = conn.ws
+    await ws.send(json.dumps({"type": "audio.start", "id": f"a{k}",
+                              "format": {"encoding": "pcm_s16le", "sample_rate_hz": RATE_HZ, "channels": 1}}))
+    ack = await conn.wait_for(lambda e: e.get("type") in ("ack", "error") and e.get("request") == f"a{k}", 30)
+    if ack is None or ack["type"] != "ack":
+        raise RuntimeError(f"audio.start refused: {ack}")
+    source = ack["source"]
+    frame = RATE_HZ * FRAME_MS // 1000
+    pcm = (np.clip(np.concatenate([clip, tail]), -1, 1) * 32767).astype("<i2").tobytes()
+    n_main = -(-len(clip) // frame)
+    n_all = -(-(len(clip) + len(tail)) // frame)
+    t0 = time.monotonic()
+    speech_end_t = t0 + (0.5 + speech_s) / speed
+    sent = 0
+    for i in range(n_all):
+        if i >= n_main:  # the tail: only while an utterance is open, or none has ended yet
+            utts = _utterances(conn.of_source(source))
+            if any("end" in u for u in utts.values()) and all("end" in u for u in utts.values()):
+                break
+        delay = t0 + i * FRAME_MS / 1000 / speed - time.monotonic()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        await ws.send(pcm[2 * i * frame: 2 * (i + 1) * frame])
+        sent = i + 1
+    await ws.send(json.dumps({"type": "audio.end", "id": f"e{k}"}))
+    await conn.wait_for(lambda e: e.get("request") == f"e{k}", 30)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and not _settled(_utterances(conn.of_source(source))):
+        await conn.wait_for(lambda e: e.get("source") == source and e.get("type") in
+                            ("vad.end", "transcript.final", "intent", "error"), deadline - time.monotonic())
+    # recommendations follow their intent in the same queue: a pong after them means all have arrived
+    await ws.send(json.dumps({"type": "ping", "id": f"p{k}"}))
+    await conn.wait_for(lambda e: e.get("type") == "pong" and e.get("request") == f"p{k}", 30)
+    utts = _utterances(conn.of_source(source))
+    timed_out = not _settled(utts)
+    return _collect(utts, speech_end_t, timed_out, sent * FRAME_MS / 1000 - len(clip) / RATE_HZ)
+
+
+def _collect(utts: dict[str, dict], speech_end_t: float, timed_out: bool, tail_sent_s: float) -> dict:
+    finals = [u["final"] for u in utts.values() if "final" in u and u["final"].get("accepted")]
+    with_intent = [u for u in utts.values() if "intent" in u]
+    music = [u for u in with_intent if u["intent"].get("name") != "none"]
+    answer = (music or with_intent or [{}])[-1]
+    intent, recs = answer.get("intent"), answer.get("recs")
+    return {
+        "finals": [f["text"] for f in finals],
+        "transcript": " ".join(f["text"] for f in finals) if finals else None,
+        "intent": {"name": intent["name"], "slots": intent.get("slots"), "confidence": intent.get("confidence")}
+        if intent else None,
+        "items": [{"title": i.get("title"), "artist": i.get("artist")} for i in recs["items"][:5]] if recs else None,
+        "utterances": len(utts),
+        "vad_end": [u["end"].get("reason") for u in utts.values() if "end" in u],
+        "errors": [u["error"].get("message") for u in utts.values() if "error" in u],
+        "timed_out": timed_out,
+        "tail_sent_s": round(max(tail_sent_s, 0.0), 2),
+        "final_after_speech_ms": round(1000 * (finals[-1]["_t"] - speech_end_t)) if finals else None,
+        "recs_after_speech_ms": round(1000 * (recs["_t"] - speech_end_t)) if recs else None,
+    }
+
+
+async def typed_ceiling(conn: Connection, commands: list[Command]) -> dict[str, dict]:
+    """Each command's text as a typed `query`: what the rest of the product does with a perfect transcript."""
+    out = {}
+    for k, c in enumerate(commands):
+        rid = f"q{k}"
+        await conn.ws.send(json.dumps({"type": "query", "id": rid, "text": c.text}))
+        intent = await conn.wait_for(lambda e: e.get("request") == rid and e.get("type") in ("intent", "error"), 60)
+        await conn.ws.send(json.dumps({"type": "ping", "id": f"qp{k}"}))
+        await conn.wait_for(lambda e: e.get("type") == "pong" and e.get("request") == f"qp{k}", 30)
+        recs = next((e for e in conn.events if e.get("request") == rid and e.get("type") == "recommendations"), None)
+        out[c.id] = {"intent": {"name": intent["name"], "slots": intent.get("slots")}
+                     if intent and intent["type"] == "intent" else None,
+                     "items": [{"title": i.get("title"), "artist": i.get("artist")} for i in recs["items"][:5]]
+                     if recs else None}
+    return out
+
+
+async def run_daemon_bench(items: list[Item], commands: list[Command], maker: ClipMaker, args) -> dict:
+    from websockets.asyncio.client import connect
+
+    from daemon_common import DaemonProcess, ensure_model
+
+    with tempfile.TemporaryDirectory(prefix="spoken-e2e-") as td:
+        tmp = Path(td)
+        model, model_name = ensure_model(tmp, args.model)
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        daemon = DaemonProcess(tmp, model, env, extra_args=["--input", "none"])
+        try:
+            t0 = time.monotonic()
+            await daemon.wait_ready(need_listening=False, timeout_s=600)
+            print(f"daemon ready in {time.monotonic() - t0:.0f} s on port {daemon.port}", flush=True)
+            records = []
+            async with connect(daemon.url, max_size=None) as ws:
+                conn = Connection(ws)
+                hello = await conn.wait_for(lambda e: e.get("type") == "hello", 30)
+                status = hello["snapshot"]["status"] if hello else {}
+                ceiling = await typed_ceiling(conn, commands) if not args.no_typed else {}
+                t_run = time.monotonic()
+                for k, it in enumerate(items):
+                    clip, speech_s = maker.clip(it.voice, it.command.id, it.command.text, it.snr_db)
+                    full, _ = maker.clip(it.voice, it.command.id, it.command.text, it.snr_db,
+                                         trail_s=0.5 + TAIL_S)
+                    got = await stream_item(conn, it, clip, full[len(clip):], speech_s, args.speed, args.timeout_s, k)
+                    records.append(_record(it, got, speech_s, ceiling.get(it.command.id)))
+                    r = records[-1]
+                    print(f"[{k + 1}/{len(items)}] {'HIT ' if r['hit'] else 'miss'} {snr_label(it.snr_db):>6} "
+                          f"{it.voice.label:<28} {it.command.text!r} -> {r['transcript']!r}"
+                          + ("" if r["hit"] else f" ({r['miss']})"), flush=True)
+                stream_s = time.monotonic() - t_run
+                conn.task.cancel()
+            rss = daemon.memory_mb()
+        finally:
+            code = daemon.stop()
+            log_tail = daemon.log.read_text(errors="replace")[-2000:] if daemon.log.exists() else ""
+    return {"records": records, "model": model_name, "status": status, "stream_s": round(stream_s, 1),
+            "daemon_exit": code, "daemon_memory": rss, "daemon_log_tail": log_tail if code not in (0, -15) else ""}
+
+
+def _record(it: Item, got: dict, speech_s: float, typed: dict | None) -> dict:
+    from spoken_score import score
+
+    c = it.command.to_dict()
+    o = score(c, got["transcript"], got["intent"], got["items"])
+    rec = {**c, "voice": it.voice.label, "snr": snr_label(it.snr_db), "snr_db": it.snr_db,
+           "speech_s": round(speech_s, 2), **got, "hit": o.hit, "miss": o.miss, "heard": o.heard}
+    if typed is not None:
+        t = score(c, c["text"], typed["intent"], typed["items"])
+        rec["typed_hit"] = t.hit
+        rec["typed_miss"] = t.miss
+    return rec
+
+
+# --------------------------------------------------------------------------- reporting
+
+def git_commit() -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True,
+                             timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "assistant", "models"],
+                               cwd=REPO, capture_output=True, text=True, timeout=10).stdout.strip()
+        return out + (" (with uncommitted changes in assistant/ or models/)" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def report(result: dict, args, voices: list[VoiceSetting], snrs: list[str]) -> str:
+    """The markdown section for bench/RESULTS.md."""
+    from daemon_common import machine, percentile
+    from spoken_score import markdown_tables, pct, summarize
+
+    recs = result["records"]
+    s = summarize(recs)
+    typed = [r for r in recs if "typed_hit" in r and r["snr"] == snrs[0]]
+    lat = [r["recs_after_speech_ms"] for r in recs if r.get("recs_after_speech_ms") is not None]
+    n_cmd = len({r["id"] for r in recs})
+    kinds = ", ".join(f"{k} {len({r['id'] for r in recs if r['kind'] == k})}" for k in KINDS)
+    lines = [
+        SECTION, "",
+        f"`{result['command_line']}`, {result['date']}, commit {result['commit']}, {machine()}, "
+        f"load average {result['load_avg']} at the start (other engineers' jobs). The script starts the daemon "
+        f"(`serve --input none`, shipped models: {result['model']}, final pass {result['final_pass']}) and streams "
+        f"each clip as remote audio over `/ws` (16 kHz int16, 20 ms frames, {args.speed:g}x real time), one after "
+        f"another; {n_cmd} commands ({kinds}) "
+        f"from the default catalog, seed {result['seed']}, each said by one of {len(voices)} {args.voices} voice "
+        f"settings ({len({v.speaker for v in voices})} voices x 2 speeds) at every noise level: "
+        f"{len(recs)} clips in {result['stream_s'] / 60:.1f} min. Noise: real kitchen noise, SNR over the speech, "
+        "seeded offset, 0.5 s of quiet (with the noise) before and after.", "",
+        "Hit: the named song first in the recommendations (the artist for artist-only requests; for \"like X\" "
+        "the name X in the intent's slots), names compared normalized and fuzzily (ratio >= 90, spaces ignored).", "",
+        markdown_tables(s, [v.label for v in voices], snrs, list(KINDS)),
+    ]
+    if typed:
+        th = sum(r["typed_hit"] for r in typed)
+        lines.append(f"The same {len(typed)} commands typed (`query`, a perfect transcript): {th}/{len(typed)} "
+                     f"({100 * th / len(typed):.0f} %) hit; the gap to the clean figure is the recognizer's.")
+    if lat:
+        lines.append(f"Recommendations after the end of speech (as streamed): median {percentile(lat, 50):.0f} ms, "
+                     f"p95 {percentile(lat, 95):.0f} ms (includes the 400 ms hangover).")
+    timeouts = sum(r["timed_out"] for r in recs)
+    split = sum(r["utterances"] > 1 for r in recs)
+    lines.append(f"Clips cut into several utterances by the VAD: {split}; clips with no answer within "
+                 f"{args.timeout_s:g} s: {timeouts}.")
+    misses = [r for r in recs if not r["hit"]][:12]
+    if misses:
+        lines += ["", "Some misses (said -> final transcript -> first song or slots):", ""]
+        for r in misses:
+            got = (f"{r['items'][0]['title']} / {r['items'][0]['artist']}" if r.get("items")
+                   else json.dumps((r.get("intent") or {}).get("slots")))
+            lines.append(f"- {r['snr']}, {r['voice']}: \"{r['text']}\" -> \"{r['transcript']}\" -> {got} ({r['miss']})")
+    headline = ", ".join(f"{k} {pct(s['by_snr'][k])}" for k in snrs if k in s["by_snr"])
+    lines += ["", f"Headline: {headline} (issue 21's targets: >= 95 % clean, >= 90 % at 10 dB, >= 80 % at 0 dB)."]
+    return "\n".join(lines) + "\n"
+
+
+def readme_table(result: dict, snrs: list[str]) -> str:
+    from spoken_score import pct, summarize
+
+    s = summarize(result["records"])
+    n_cmd = len({r["id"] for r in result["records"]})
+    head = "| spoken command, held-out voices | " + " | ".join(snrs) + " |\n|---|" + "---|" * len(snrs)
+    row = "| named song (or artist) first | " + " | ".join(pct(s["by_snr"].get(k, {"n": 0})) for k in snrs) + " |"
+    return (f"{README_START}\nEnd to end ({result['date']}, commit {result['commit']}, `bench/spoken_e2e.py`: "
+            f"{n_cmd} commands naming catalog songs and artists, spoken by voices that never trained the recognizer, "
+            "streamed to the daemon; kitchen noise at the stated SNR; details in `bench/RESULTS.md`):\n\n"
+            f"{head}\n{row}\n{README_END}")
+
+
+def replace_section(text: str, section: str) -> str:
+    """Put `section` in place of the existing '## Spoken end to end' section, or before the first '## '."""
+    if SECTION in text:
+        start = text.index(SECTION)
+        nxt = text.find("\n## ", start + len(SECTION))
+        return text[:start] + section + ("\n" + text[nxt + 1:] if nxt >= 0 else "")
+    first = text.find("\n## ")
+    if first < 0:
+        return text.rstrip("\n") + "\n\n" + section
+    return text[:first + 1] + section + "\n" + text[first + 1:]
+
+
+def replace_readme(text: str, table: str) -> str:
+    """The table between the markers, or after the README's first paragraph."""
+    if README_START in text and README_END in text:
+        a, b = text.index(README_START), text.index(README_END) + len(README_END)
+        return text[:a] + table + text[b:]
+    first = text.find("\n## ")
+    return text[:first + 1] + table + "\n" + text[first:] if first >= 0 else text + "\n" + table + "\n"
+
+
+# --------------------------------------------------------------------------- main
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--voices", choices=("heldout", "train"), default="heldout",
+                    help="heldout: the reserved voices (the benchmark); train: training voices and other songs (validation)")
+    ap.add_argument("--commands", type=int, default=None, help="number of commands (default 80 heldout, 180 train)")
+    ap.add_argument("--quick", action="store_true", help=f"{QUICK_COMMANDS} commands")
+    ap.add_argument("--snr", default=DEFAULT_SNRS, help=f"noise levels, comma separated (default {DEFAULT_SNRS})")
+    ap.add_argument("--noise", default=str(DEFAULT_NOISE), help="noise file (default ../shared/data/noise/kitchen.flac)")
+    ap.add_argument("--catalog", default=str(DEFAULT_CATALOG), help="catalog CSV the commands name")
+    ap.add_argument("--dump", metavar="DIR", help="write the clips (16 kHz WAV) and manifest.jsonl to DIR; no daemon")
+    ap.add_argument("--speed", type=float, default=1.0, help=f"send audio this many times faster than real time (max {MAX_SPEED})")
+    ap.add_argument("--timeout-s", type=float, default=30.0, help="per command, after the audio ends")
+    ap.add_argument("--model", help="recognizer checkpoint (default: the shipped models/asr.pt)")
+    ap.add_argument("--no-typed", action="store_true", help="skip the typed-query ceiling")
+    ap.add_argument("--out", help="results JSON (default runs/spoken_e2e/results-<voices>.json)")
+    ap.add_argument("--write-results", action="store_true", help="replace the section in bench/RESULTS.md and the README table")
+    args = ap.parse_args(argv)
+    if not 0.1 <= args.speed <= MAX_SPEED:
+        print(f"error: --speed must be between 0.1 and {MAX_SPEED} (the daemon drops faster audio), got {args.speed}",
+              file=sys.stderr)
+        return 2
+    if args.timeout_s <= 0:
+        print(f"error: --timeout-s must be > 0, got {args.timeout_s}", file=sys.stderr)
+        return 2
+    n = QUICK_COMMANDS if args.quick else (args.commands if args.commands is not None else DEFAULT_COMMANDS[args.voices])
+    if n < 1:
+        print(f"error: --commands must be >= 1, got {n}", file=sys.stderr)
+        return 2
+    snrs = parse_snrs(args.snr)
+    try:
+        commands = commands_for(args.voices, n, Path(args.catalog))
+        noise = load_noise(args.noise) if any(s is not None for s in snrs) else None
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            voices = voice_settings(args.voices)
+        for w in caught:
+            print(f"warning: {w.message}", file=sys.stderr)
+    except (OSError, ValueError, RuntimeError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    seed = HELDOUT_SEED if args.voices == "heldout" else TRAIN_SEED
+    maker = ClipMaker(CACHE_DIR, noise, seed)
+    items = build_plan(commands, voices, snrs)
+    print(f"{len(commands)} commands x {len(snrs)} noise levels = {len(items)} clips; "
+          f"{len(voices)} voice settings: {', '.join(v.label for v in voices)}", flush=True)
+    if args.dump:
+        manifest = dump(items, maker, Path(args.dump))
+        print(f"wrote {manifest} ({len(items)} clips)")
+        return 0
+    load_avg = f"{os.getloadavg()[0]:.1f}"
+    t0 = time.monotonic()
+    result = asyncio.run(run_daemon_bench(items, commands, maker, args))
+    status = result.pop("status") or {}
+    result.update(
+        command_line="bench/spoken_e2e.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+        date=datetime.now(timezone.utc).strftime("%Y-%m-%d"), commit=git_commit(), seed=seed,
+        load_avg=load_avg, voices=[v.label for v in voices], snrs=[snr_label(s) for s in snrs],
+        final_pass=(status.get("asr") or {}).get("final_pass", "unknown"), wall_s=round(time.monotonic() - t0, 1),
+        speed=args.speed)
+    from spoken_score import summarize
+
+    result["summary"] = summarize(result["records"])
+    out = Path(args.out) if args.out else OUT_DIR / f"results-{args.voices}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=1, default=str), encoding="utf-8")
+    labels = [snr_label(s) for s in snrs]
+    section = report(result, args, voices, labels)
+    print("\n" + section)
+    print(f"results: {out}")
+    if args.write_results:
+        RESULTS_MD.write_text(replace_section(RESULTS_MD.read_text(encoding="utf-8"), section), encoding="utf-8")
+        if args.voices == "heldout":
+            README.write_text(replace_readme(README.read_text(encoding="utf-8"), readme_table(result, labels)),
+                              encoding="utf-8")
+        print(f"updated {RESULTS_MD.relative_to(REPO)}" + (" and README.md" if args.voices == "heldout" else ""))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
