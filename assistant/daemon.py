@@ -2,11 +2,13 @@
 
     Daemon(config, options).run()
       1. listen (HTTP + WebSocket on one port; refuses off-loopback without a token)
-      2. load the recognizer on the "asr" worker and the music service on the
+      2. start the local input (microphone, file, or none); remote inputs come
+         and go with WebSocket and Wyoming clients. Until the recognizer is
+         loaded their speech is kept (up to [server] startup_buffer_s per
+         source) and recognized once it is; commands wait for the recommender
+      3. load the recognizer on the "asr" worker and the music service on the
          "music" worker, in parallel; bias the recognizer towards the catalog
-      3. start the local input (microphone, file, or none); remote inputs come
-         and go with WebSocket clients
-      4. sd_notify READY, then WATCHDOG while the workers answer
+      4. sd_notify READY (`status.ready`, /readyz), then WATCHDOG while the workers answer
       5. on SIGTERM/SIGINT: STOPPING, stop inputs, close clients with 1001,
          let in-flight work finish, close the music service (preferences)
 
@@ -131,9 +133,9 @@ def load_recognizer(config: Config):
 
 
 def load_second_pass(config: Config):
-    from assistant.asr.second_pass import SecondPassOptions, WhisperSecondPass  # on the final_pass worker
+    from assistant.asr.second_pass_factory import load_second_pass as load  # on the final_pass worker
 
-    second = WhisperSecondPass.load(SecondPassOptions.from_config(config.asr))
+    second = load(config.asr)  # [asr] second_pass_model, else stock Whisper tiny.en (`load_notice` says why)
     second.set_rescore(config.rescore)  # catalog names in finals by acoustic evidence
     return second
 
@@ -174,7 +176,9 @@ class Daemon:
             hub=self.hub, asr=self.asr, recognizer=None, asr_unavailable="the speech recognizer is still loading",
             chunk_ms=config.asr.chunk_ms, vad=config.vad, policy=ListenPolicy(config.listen),
             commands=self.commands, metrics=self.metrics, next_utterance_id=lambda: f"u{next(self._utterance_ids)}",
-            final_pass=self.final_pass_worker, final_pass_budget_ms=config.asr.final_pass_budget_ms)
+            final_pass=self.final_pass_worker, final_pass_budget_ms=config.asr.final_pass_budget_ms,
+            loading_done=asyncio.Event(), startup_buffer_s=config.server.startup_buffer_s)
+        self.commands.loading_done = asyncio.Event()
         self.server = WsServer(config.server, self.hub, self, self.metrics, self.health)
         self.wyoming = (WyomingServer(config.wyoming, config.asr, self, config.audio.queue_blocks,
                                       lambda: self.metrics.dropped_frames.inc(1, "wyoming"), self.metrics)
@@ -245,7 +249,7 @@ class Daemon:
 
     def status(self) -> p.Status:
         return p.Status(player=self.player.state() if self.player else {"backend": self.config.player.backend},
-                        listening=self.input_state.state == "open", mode=self.config.listen.mode,
+                        listening=self.input_state.state == "open", mode=self.config.listen.mode, ready=self.state() == "ready",
                         input=self.input_state.to_dict(), remote_sources=len(self.remote),
                         asr={**self.asr_state, **self.final_pass_state}, recommender=dict(self.music_state), clients=len(self.hub.clients))
 
@@ -256,8 +260,19 @@ class Daemon:
             self._last_status = body
             self.hub.publish(event)
 
+    def state(self) -> str:
+        """"starting" (loading; audio is kept for later), "ready", "degraded" (loading is over but the
+        recognizer failed to load: `asr.error` says why) or "stopping"."""
+        if self._stop.is_set():
+            return "stopping"
+        if not self.ready.is_set():
+            return "starting"
+        return "ready" if self.asr_state["ready"] else "degraded"
+
     def health(self) -> dict:
-        return {"status": "ok", "version": __version__, "listening": self.input_state.state == "open",
+        state = self.state()
+        return {"status": "ok", "version": __version__, "state": state, "ready": state == "ready",
+                "listening": self.input_state.state == "open",
                 "input": self.input_state.state, "asr": self.asr_state["ready"], "recommender": self.music_state["ready"],
                 "clients": len(self.hub.clients), "uptime_s": round(time.monotonic() - self._started_s, 1)}
 
@@ -340,6 +355,8 @@ class Daemon:
             except Exception as exc:  # noqa: BLE001 - a bug too is reported, and the rest keeps serving
                 self.ctx.asr_unavailable = _load_error("speech recognizer", exc)
                 self.asr_state = {"ready": False, "error": self.ctx.asr_unavailable}
+            finally:
+                self.ctx.loading_done.set()  # the audio kept meanwhile is recognized now (or told why not)
 
         async def music() -> None:
             try:
@@ -348,6 +365,8 @@ class Daemon:
             except Exception as exc:  # noqa: BLE001
                 self.commands.unavailable = _load_error("recommender", exc)
                 self.music_state = {"ready": False, "error": self.commands.unavailable}
+            finally:
+                self.commands.loading_done.set()
 
         async def second_pass() -> None:
             if self.final_pass_worker is None:
@@ -359,7 +378,8 @@ class Daemon:
                 log.error("Whisper second pass unavailable, finals come from the CTC beam: %s", exc)
                 return
             self.ctx.second_pass = second
-            self.final_pass_state = {"final_pass": "whisper", "final_pass_error": None}
+            self.final_pass_state = {"final_pass": "whisper", "final_pass_error": getattr(second, "load_notice", None),
+                                     "final_pass_model": getattr(second, "model_name", None)}
 
         await asyncio.gather(recognizer(), music(), second_pass())
         rec, music_service = self.ctx.recognizer, self.commands.music
@@ -412,12 +432,14 @@ class Daemon:
             if self.player is not None:
                 player = asyncio.create_task(self.player.run(), name="player")
             self.publish_status()
+            local = asyncio.create_task(self._run_local(), name="local-input")  # kept until the recognizer is ready
             loader = asyncio.create_task(self._load())
             stopper = asyncio.create_task(self._stop.wait())
             await asyncio.wait({loader, stopper}, return_when=asyncio.FIRST_COMPLETED)
             if not self._stop.is_set():
-                local = asyncio.create_task(self._run_local(), name="local-input")
                 self.ready.set()
+                self.publish_status()
+                log.info("ready (%.1f s after start)", time.monotonic() - self._started_s)
                 systemd.notify(f"READY=1\nSTATUS=serving on {self.config.server.host}:{self.server.port}, input {self.options.input}")
                 await self._stop.wait()
             loader.cancel()

@@ -7,6 +7,7 @@ daemon provides the adapter to the real implementation.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable
@@ -68,9 +69,12 @@ class CommandRunner:
         self.metrics = metrics
         self.music: MusicService | None = None
         self.unavailable = "the recommender is still loading"
+        self.loading_done: asyncio.Event | None = None  # set once the music service's load is over; commands wait for it
         self.now_playing: dict[str, str] = {}  # user -> song id of the latest `played` feedback
 
     async def run(self, text: str, origin: Origin) -> None:
+        if self.music is None and self.loading_done is not None:
+            await self.loading_done.wait()  # a command said or typed while the daemon starts is answered once it can be
         if self.music is None:
             self._error(p.E_UNAVAILABLE, f"cannot handle {text!r}: {self.unavailable}", origin)
             return

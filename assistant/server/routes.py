@@ -1,7 +1,8 @@
 """Plain HTTP on the WebSocket port, through websockets' `process_request` hook.
 
     /ws         WebSocket upgrade (token, Origin and Host checked here first)
-    /healthz    200 + JSON component state
+    /healthz    200 + JSON component state ("state": starting, ready, degraded or stopping)
+    /readyz     the same JSON; 200 once the daemon is ready (the recognizer loaded), else 503
     /metrics    Prometheus text (token required when one is configured)
     /           the web UI (static/index.html, under a same-origin-only Content-Security-Policy)
                 when present, else a short notice
@@ -116,8 +117,10 @@ class HttpRoutes:
             return None  # proceed with the WebSocket handshake
         if request.method != "GET":
             return response(405, "method not allowed\n", extra=[("Allow", "GET")])
-        if path == "/healthz":
-            return response(200, json.dumps(self.health()) + "\n", "application/json")
+        if path in ("/healthz", "/readyz"):
+            health = self.health()
+            status = 200 if path == "/healthz" or health.get("ready") else 503
+            return response(status, json.dumps(health) + "\n", "application/json")
         if path == "/metrics":
             if not self.policy.token_ok(request.path, headers.get("Authorization")):
                 return response(401, "unauthorized: a valid token is required\n")

@@ -13,6 +13,9 @@ One `WyomingSession` per TCP connection (events from the `wyoming` package):
                                     nothing is dropped
     audio-stop                   -> the source ends; once every utterance in it has its final:
                                     transcript-start, transcript-chunk..., transcript, transcript-stop
+    (while the daemon starts)    -> audio is kept and answered once the recognizer is ready; more
+                                    than [server] startup_buffer_s of speech: error startup_buffer_full
+                                    at once, and nothing more for that request
     ping                         -> pong
     anything else, bad audio     -> error (the connection stays up)
 
@@ -186,6 +189,7 @@ class _Request:
         self.streamed = ""                    # text sent in transcript-chunks so far
         self.started = False                  # transcript-start sent
         self.history: list[list[str]] = []    # the last partials' words, for stability
+        self.told = False                     # an error was sent before audio-stop (the request's answer)
 
     def text(self, with_partial: bool = True) -> str:
         parts = [self.finals[u] for u in self.order if u in self.finals]
@@ -354,7 +358,8 @@ class WyomingSession:
         self.request = None
         self.server.backend.remove_listener(req.listener)
         if req.failures:
-            self.error(req.failures[0][0], "; ".join(message for _, message in req.failures))
+            if not req.told:
+                self.error(req.failures[0][0], "; ".join(message for _, message in req.failures))
             return
         text = req.text(with_partial=False)
         self._stream(req, text, final=True)
@@ -383,6 +388,12 @@ class WyomingSession:
             self._stream(req, req.text())
         elif isinstance(event, p.TranscriptFinal):
             req.finals[utt] = event.text
+            req.open.discard(utt)
+        elif isinstance(event, p.ErrorEvent) and event.code == p.E_STARTUP_BUFFER_FULL:
+            if not req.failures:  # told at once, not at audio-stop: the client may still be sending
+                self.error(event.code, event.message)
+            req.failures.append((event.code, event.message))
+            req.told = True
             req.open.discard(utt)
         elif isinstance(event, p.ErrorEvent) and utt in req.open:  # recognition of an open utterance failed
             req.failures.append((event.code, event.message))
