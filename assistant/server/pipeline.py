@@ -134,7 +134,8 @@ class UtteranceTask:
         ctx = self.ctx
         try:
             await self._recognize()
-        except asyncio.CancelledError:
+        except asyncio.CancelledError:  # the source ended abruptly, or the daemon stops: a second pass in flight stops too
+            self._drop_second()
             raise
         except Exception as exc:  # noqa: BLE001 - one failed utterance must not stop the source
             log.exception("utterance %s failed", self.utterance)
