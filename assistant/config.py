@@ -24,6 +24,9 @@ from pathlib import Path
 from assistant.errors import AssistantError
 
 ENV_PREFIX = "ASSISTANT_"
+SECOND_PASS_MODELS = ("whisper-tiny.en", "moonshine-base", "whisper-base")  # [asr] second_pass_model
+# Renamed keys still read: (section, old key) -> (new key, the new value from the old one); a warning names the new key.
+DEPRECATED_KEYS = {("asr", "final_pass_int8"): ("final_pass_precision", lambda v: "int8" if v is True else "fp32" if v is False else v)}
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -109,7 +112,8 @@ class AsrConfig:
     final_pass_pad_ms: int = 1000  # silence appended to the utterance before encoding (30000 = Whisper's 30 s window)
     final_pass_prompt_names: int = 3  # catalog names heard by the first pass that go into Whisper's prompt
     final_pass_prompt_min_score: float = 0.9  # ... when a span of the first pass's text matches them this well (0..1)
-    final_pass_int8: bool = True  # dynamic int8 linear layers in the second pass
+    second_pass_model: str = "whisper-tiny.en"  # "whisper-tiny.en", "moonshine-base" or "whisper-base" (falls back to whisper-tiny.en)
+    final_pass_precision: str = "int8"  # "fp32", "bf16" (fp32 on a CPU without bf16) or "int8" (dynamic int8 linear layers)
     final_pass_min_logprob: float = -1.5  # a Whisper text below this average log probability is not used: the CTC final is
     final_pass_drop_logprob: float = -2.0  # below this not even the CTC final: the utterance is dropped (noise, music)
     final_pass_no_speech_prob: float = 0.6  # with a low log probability, above this no-speech probability it is silence
@@ -134,6 +138,10 @@ class AsrConfig:
                self.final_pass_acoustic_margin)
         _check(1 <= self.final_pass_max_words_per_s <= 100, f"[{s}] final_pass_max_words_per_s", "1 to 100",
                self.final_pass_max_words_per_s)
+        _check(self.second_pass_model in SECOND_PASS_MODELS, f"[{s}] second_pass_model", " or ".join(map(repr, SECOND_PASS_MODELS)),
+               self.second_pass_model)
+        _check(self.final_pass_precision in ("fp32", "bf16", "int8"), f"[{s}] final_pass_precision", "'fp32', 'bf16' or 'int8'",
+               self.final_pass_precision)
         _check(self.chunk_ms % 10 == 0 and 20 <= self.chunk_ms <= 2000, f"[{s}] chunk_ms", "a multiple of 10 from 20 to 2000", self.chunk_ms)
         _check(1 <= self.beam_width <= 256, f"[{s}] beam_width", "1 to 256", self.beam_width)
         _check(0 <= self.lm_weight <= 10, f"[{s}] lm_weight", "0 to 10", self.lm_weight)
@@ -373,6 +381,19 @@ def _env_overrides(environ: typing.Mapping[str, str]) -> dict[str, dict[str, obj
     return out
 
 
+def _rename_deprecated(raw: dict) -> None:
+    """Replace deprecated keys by their successors in `raw` (in place), with a warning; both given is an error."""
+    import logging
+
+    for (section, old), (new, convert) in DEPRECATED_KEYS.items():
+        table = raw.get(section)
+        if isinstance(table, dict) and old in table:
+            if new in table:
+                raise AssistantError(f"[{section}] {old} is deprecated and replaced by {new}: give only {new}")
+            table[new] = convert(table.pop(old))
+            logging.getLogger(__name__).warning("[%s] %s is deprecated: use %s = %r", section, old, new, table[new])
+
+
 def load_config(path: str | os.PathLike | None = None, environ: typing.Mapping[str, str] | None = None) -> Config:
     """Read and validate a config file (None: built-in defaults) plus environment overrides."""
     raw: dict = {}
@@ -386,6 +407,7 @@ def load_config(path: str | os.PathLike | None = None, environ: typing.Mapping[s
             raise AssistantError(f"config file {p} is not valid TOML: {exc}") from None
     for section, values in _env_overrides(os.environ if environ is None else environ).items():
         raw.setdefault(section, {}).update(values)
+    _rename_deprecated(raw)
     sections = {f.name: f for f in dataclasses.fields(Config)}
     unknown = sorted(set(raw) - set(sections))
     if unknown:

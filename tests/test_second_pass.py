@@ -337,26 +337,40 @@ def _http_text(url: str) -> str:
         return r.read().decode()
 
 
-def test_daemon_with_a_missing_whisper_model_says_so_once_and_uses_ctc_finals(tmp_path, caplog):
-    config = second_pass_config(whisper_model_dir=str(tmp_path / "no-model-here"), final_pass_budget_ms=5000)
-
-    async def main():
-        async with running(config, load_second_pass) as d:
-            async with connect(d.url) as ws:
-                hello = await recv(ws, "hello")
-                asr = hello["snapshot"]["status"]["asr"]
-                assert asr["ready"] is True and asr["final_pass"] == "ctc"
-                assert "no model.bin" in asr["final_pass_error"]
+async def _status_and_final(config, speak: bool):
+    """The daemon's `status.asr` at hello, the final of a spoken command (when `speak`), whether a second pass
+    runs, and the count of budget fallbacks."""
+    async with running(config, load_second_pass) as d:
+        async with connect(d.url) as ws:
+            asr = (await recv(ws, "hello"))["snapshot"]["status"]["asr"]
+            final = None
+            if speak:
                 await open_stream(ws)
                 final = await final_of(ws, command_audio())
-                assert final["text"] == "play hollow by beyond say"
-            assert d.ctx.second_pass is None
-            assert d.metrics.final_pass.get("budget") == 0
+        return asr, final, d.ctx.second_pass is not None, d.metrics.final_pass.get("budget")
 
+
+def test_daemon_with_a_missing_whisper_model_says_so_once_and_falls_back_to_stock_whisper(tmp_path, caplog):
+    config = second_pass_config(whisper_model_dir=str(tmp_path / "no-model-here"), final_pass_budget_ms=5000)
+    with caplog.at_level(logging.ERROR):
+        asr, _, loaded, _ = asyncio.run(asyncio.wait_for(_status_and_final(config, speak=False), 90))
+    assert asr["ready"] is True and asr["final_pass"] == "whisper" and loaded
+    assert asr["final_pass_model"] == "whisper-tiny.en"
+    assert "no model.bin" in asr["final_pass_error"] and "using stock whisper-tiny.en" in asr["final_pass_error"]
+    assert len([r for r in caplog.records if "unavailable" in r.getMessage()]) == 1
+
+
+def test_daemon_without_any_whisper_model_says_so_once_and_uses_ctc_finals(tmp_path, caplog, monkeypatch):
+    import assistant.asr.ct2 as ct2
+
+    monkeypatch.setattr(ct2, "whisper_package_dir", lambda: None)  # no stock model to fall back to either
+    config = second_pass_config(whisper_model_dir=str(tmp_path / "no-model-here"), final_pass_budget_ms=5000)
     with caplog.at_level(logging.ERROR, logger="assistant.daemon"):
-        asyncio.run(asyncio.wait_for(main(), 90))
-    said = [r for r in caplog.records if "second pass unavailable" in r.getMessage()]
-    assert len(said) == 1
+        asr, final, loaded, budget = asyncio.run(asyncio.wait_for(_status_and_final(config, speak=True), 90))
+    assert asr["ready"] is True and asr["final_pass"] == "ctc" and not loaded
+    assert "no model.bin" in asr["final_pass_error"] and "not found" in asr["final_pass_error"]
+    assert final["text"] == "play hollow by beyond say" and budget == 0
+    assert len([r for r in caplog.records if "second pass unavailable" in r.getMessage()]) == 1
 
 
 def test_ctc_final_pass_loads_no_second_pass():

@@ -41,10 +41,10 @@ def run(args: argparse.Namespace) -> int:
     recognizer = Recognizer.load(asr_cfg)
     second = None
     if not args.greedy and (args.final_pass or asr_cfg.final_pass) == "whisper":
-        from assistant.asr.second_pass import SecondPassOptions, WhisperSecondPass
+        from assistant.asr.second_pass_factory import load_second_pass
 
         try:
-            second = WhisperSecondPass.load(SecondPassOptions.from_config(asr_cfg))
+            second = load_second_pass(asr_cfg)
         except AssistantError as exc:
             print(f"warning: Whisper second pass unavailable, CTC finals only: {exc}", file=sys.stderr, flush=True)
     if not args.greedy and not args.no_bias and asr_cfg.use_catalog_bias:

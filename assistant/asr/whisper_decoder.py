@@ -132,11 +132,16 @@ class WhisperDecoder(nn.Module):
         if offset + tokens.shape[1] > self.dims.max_positions:
             raise AssistantError(f"decoder input of {offset + tokens.shape[1]} tokens exceeds {self.dims.max_positions}")
         x = self.embed(tokens).float() + self.positions[offset:offset + tokens.shape[1]]  # (the table may be fp16)
+        x = x.to(self.blocks[0].self_ln.weight.dtype)  # the blocks may run in bf16 (second pass precision) ...
         new_cache = []
         for i, block in enumerate(self.blocks):
             x, kv = block(x, cross[i], None if cache is None else cache[i])
             new_cache.append(kv)
-        return self.proj(self.ln(x)), new_cache
+        x = self.ln(x.float())  # ... the final norm in fp32, the output projection in the weights' precision
+        weight = getattr(self.proj, "weight", None)  # (a dynamic int8 layer has none: it takes fp32)
+        if isinstance(weight, torch.Tensor) and weight.dtype != x.dtype:
+            x = x.to(weight.dtype)
+        return self.proj(x), new_cache
 
 
 def decoder_state_from_ct2(ct2: Ct2Model, dims: DecoderDims) -> dict[str, torch.Tensor]:

@@ -30,9 +30,9 @@ def run(args: argparse.Namespace) -> int:
     recognizer = Recognizer.load(asr_cfg)
     second = None
     if args.decoder in ("two-pass", "whisper"):
-        from assistant.asr.second_pass import SecondPassOptions, WhisperSecondPass
+        from assistant.asr.second_pass_factory import load_second_pass
 
-        second = WhisperSecondPass.load(SecondPassOptions.from_config(asr_cfg))
+        second = load_second_pass(asr_cfg)
         second.set_rescore(cfg.rescore)
     if args.decoder in ("beam", "two-pass"):
         phrases = catalog_phrases(cfg)
