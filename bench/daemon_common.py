@@ -93,7 +93,9 @@ def free_port() -> int:
 class DaemonProcess:
     """`assistant serve` as a subprocess with a private config."""
 
-    def __init__(self, tmp: Path, model: Path, env: dict, extra_args: list[str] = (), extra_config: str = ""):
+    def __init__(self, tmp: Path, model: Path, env: dict, extra_args: list[str] = (), extra_config: str = "",
+                 cwd: Path = REPO):
+        """`cwd`: the checkout whose `assistant` package runs (another commit's export, say)."""
         self.port = free_port()
         cfg = tmp / "config.toml"
         cfg.write_text(f'[asr]\nmodel_path = "{model}"\n[server]\nport = {self.port}\n'
@@ -101,7 +103,7 @@ class DaemonProcess:
         self.log = tmp / "daemon.log"
         with open(self.log, "wb") as out:
             self.proc = subprocess.Popen([sys.executable, "-m", "assistant", "--config", str(cfg), "serve", *extra_args],
-                                         cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+                                         cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         self.url = f"ws://127.0.0.1:{self.port}/ws"
 
     async def wait_ready(self, need_listening: bool = True, timeout_s: float = 300) -> None:
