@@ -129,6 +129,7 @@ class DaemonMetrics:
         self.speculative_finals = r.add(Counter("assistant_speculative_finals_total", "Finals decoded at a pause: used at the endpoint, or discarded because speech resumed.", ["outcome"]))
         self.final_pass = r.add(Counter("assistant_final_pass_total", "Finals when a second pass is configured, by outcome: whisper or ctc (the rule's choice), dropped (no speech or low confidence), budget (not ready within final_pass_budget_ms: the CTC final was sent), busy (earlier passes still running: CTC final), failed.", ["outcome"]))
         self.final_pass_seconds = r.add(Histogram("assistant_final_pass_seconds", "Second pass compute time per utterance (features, encoder, decoder)."))
+        self.final_choice_seconds = r.add(Histogram("assistant_final_choice_seconds", "The choice between the passes and the catalog rescoring of the final, per utterance (after the endpoint).", (0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25)))
         self.asr_step = r.add(Histogram("assistant_asr_step_seconds", "Recognizer time per streaming chunk.", (0.005, 0.01, 0.02, 0.05, 0.1, 0.16, 0.25, 0.5, 1.0)))
         self.audio_seconds = r.add(Counter("assistant_audio_seconds_total", "Audio received, by source kind.", ["kind"]))
         self.dropped_frames = r.add(Counter("assistant_audio_dropped_frames_total", "Audio blocks dropped because a queue was full, by source kind.", ["kind"]))

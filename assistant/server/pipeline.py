@@ -238,7 +238,9 @@ class UtteranceTask:
         try:
             result = await asyncio.wait_for(asyncio.shield(second), max(0.0, deadline - time.monotonic()))
             # on the second pass's worker: the choice rescores catalog names with its decoder (tens of ms)
+            t_choice = time.perf_counter()
             choice = await ctx.final_pass.call(ctx.second_pass.decide, ctc_text, result, scorer)
+            ctx.metrics.final_choice_seconds.observe(time.perf_counter() - t_choice)
         except TimeoutError:
             self._drop_second()
             ctx.metrics.final_pass.inc(1, "budget")
