@@ -51,7 +51,8 @@ def test_recommend_json_from_the_default_catalog(capsys, config):
     code, out, _ = run(capsys, "--config", config, "recommend", "play someone like yu by adel", "--json", "--k", "3")
     assert code == 0
     d = json.loads(out)
-    assert d["intent"] == "play" and d["slots"] == {"track": "Someone Like You", "artist": "Adele"}
+    assert d["intent"] == "play" and d["slots"] == {"track": "someone like yu", "artist": "adel"}  # as heard
+    assert (d["matches"]["track"]["name"], d["matches"]["artist"]["name"]) == ("Someone Like You", "Adele")
     assert len(d["items"]) == 3
     top = d["items"][0]
     assert (top["title"], top["artist"]) == ("Someone Like You", "Adele") and top["reasons"]

@@ -12,9 +12,20 @@ from collections import defaultdict
 from typing import Iterable, Mapping, Sequence
 
 from assistant.nlu.intent import EntityMatch
+from assistant.nlu.years import MAX_YEAR, MIN_YEAR
 from assistant.recommend.matcher import MatcherOptions, NameIndex
 
 KINDS: tuple[str, ...] = ("artist", "track", "album", "genre")
+YEAR_QUANTILE = 0.05  # the catalog's year range leaves out this share of songs at each end (67 default-catalog songs say 1905)
+
+
+def catalog_years(songs) -> tuple[int, int] | None:
+    """First and last year most songs are from (a few wrong years at either end left out)."""
+    years = sorted(y for y in (getattr(s, "year", None) for s in songs) if isinstance(y, int) and MIN_YEAR <= y <= MAX_YEAR)
+    if not years:
+        return None
+    cut = int(len(years) * YEAR_QUANTILE)
+    return years[cut], years[len(years) - 1 - cut]
 
 
 class Gazetteer:
@@ -25,6 +36,7 @@ class Gazetteer:
         unknown = set(names) - set(KINDS)
         if unknown:
             raise ValueError(f"unknown gazetteer kinds {sorted(unknown)}; expected {KINDS}")
+        self.years: tuple[int, int] | None = None  # first and last year of the catalog's songs, when known
         self._ids: dict[str, list[tuple[str, ...]]] = {}
         self._index: dict[str, NameIndex] = {}
         for kind, table in names.items():
@@ -36,6 +48,7 @@ class Gazetteer:
     def from_songs(cls, songs: Iterable, options: MatcherOptions = MatcherOptions()) -> "Gazetteer":
         """Artists (each credited artist and the whole credit), titles, albums, genres."""
         tables: dict[str, dict[str, list[str]]] = {k: defaultdict(list) for k in KINDS}
+        songs = list(songs)
         for song in songs:
             credits = (song.artist, *song.artists) if len(song.artists) > 1 else (song.artist,)
             for name in credits:
@@ -45,7 +58,9 @@ class Gazetteer:
                 tables["album"][song.album].append(song.id)
             for genre in song.genres:
                 tables["genre"][genre].append(song.id)
-        return cls({k: dict(v) for k, v in tables.items()}, options)
+        gazetteer = cls({k: dict(v) for k, v in tables.items()}, options)
+        gazetteer.years = catalog_years(songs)
+        return gazetteer
 
     @classmethod
     def from_names(cls, names: Mapping[str, Iterable[str]], options: MatcherOptions = MatcherOptions()) -> "Gazetteer":

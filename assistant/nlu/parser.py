@@ -44,12 +44,13 @@ from assistant.nlu import lexicon as L
 from assistant.nlu.datasets import spans as tag_spans
 from assistant.nlu.features import CUE_WORDS, NEGATION_WORDS, Featurizer
 from assistant.nlu.gazetteer import Gazetteer
-from assistant.nlu.intent import CONTENT_INTENTS, EntityMatch, IntentResult
+from assistant.nlu.intent import CONTENT_INTENTS, NAME_SLOTS, EntityMatch, IntentResult
 from assistant.nlu.lenient import find_request
 from assistant.nlu.model import NluModel
 from assistant.nlu.negation import excluded_spans, negated_positions
+from assistant.nlu.years import find_years, is_number_phrase, year_slot
 from assistant.nlu.rules import (_AFTER_VERB, _NON_MUSIC_ONLY_RE, _PLAY_RE, PLAY_VERBS, STRONG_PLAY_VERBS,
-                                 WHOLE_MATCH_MIN, ParserOptions, RuleParser)
+                                 UNRESOLVED_MAX_WORDS, WHOLE_MATCH_MIN, ParserOptions, RuleParser)
 from assistant.recommend.matcher import spoken_forms
 
 NAME_KINDS = ("artist", "track", "album")
@@ -144,9 +145,8 @@ class IntentParser:
         if not norm:
             note = "empty text" if not raw.strip() else "no words in the text (only symbols, emoji or punctuation)"
             return IntentResult("none", confidence=1.0, text="", note=note)
-        if not self.learned:
-            return self.rules.parse(norm)
-        return self._parse_learned(norm)
+        result = self.rules.parse(norm) if not self.learned else self._parse_learned(norm)
+        return _with_years(_as_heard(result), self.gazetteer.years if self.gazetteer is not None else None)
 
     def analyze(self, text: str) -> dict:
         """Everything the learned parser saw, for `assistant parse --explain` and debugging."""
@@ -188,6 +188,8 @@ class IntentParser:
         result = self._slots(intent, confidence, norm, tokens, spans)
         if intent in ("play", "similar"):
             result = self._whole_content(result, tokens, spans)
+        if intent == "play" and not result.slots and not result.exclude:
+            result = self._unknown_name(result)
         if intent in ("play", "recommend") and not result.exclude:
             lenient = self._near_miss(norm, tokens, spans, result)
             if lenient is not None and (len(lenient.entities) > len(result.entities) or not any(
@@ -206,6 +208,18 @@ class IntentParser:
         # The classifier said "none" and the catalog says a name: an even call.
         result = self._whole_content(IntentResult("play", confidence=RESCUED_CONFIDENCE, text=norm), tokens, spans)
         return result if result.entities else None
+
+    def _unknown_name(self, result: IntentResult) -> IntentResult:
+        """"play abhi the nomad": the tagger found nothing and the catalog knows no such name; the
+        request's content is kept, as heard, as the name asked for (the rule grammar's unresolved
+        kind, an artist), so that the answer can say it is not in the library instead of guessing."""
+        content = result.content
+        words = content.split()
+        if not words or len(words) > UNRESOLVED_MAX_WORDS or self.rules._descriptive_only(content) \
+                or set(words) <= _QUERY_STOP or not set(result.query.split()) <= set(words):
+            return result
+        kind = self.options.unresolved_kind
+        return replace(result, slots={kind: content}, heard={kind: content}, query="")
 
     def _near_miss(self, norm: str, tokens: list[str], spans: list[_Span],
                    result: IntentResult | None) -> IntentResult | None:
@@ -451,6 +465,51 @@ def make_parser(config, gazetteer: Gazetteer | None) -> IntentParser:
 
     nlu = config.nlu
     return IntentParser(gazetteer, learned=nlu.learned, model=resolve_path(nlu.model) if nlu.model else None)
+
+
+def _as_heard(result: IntentResult) -> IntentResult:
+    """Name slots hold what was heard; the catalog spelling stays in `entities` (JSON `matches`)."""
+    if not any(k in result.heard for k in NAME_SLOTS if k in result.slots):
+        return result
+    slots = {k: result.heard[k] if k in NAME_SLOTS and k in result.heard else v for k, v in result.slots.items()}
+    return replace(result, slots=slots)
+
+
+def _with_years(result: IntentResult, catalog_years: tuple[int, int] | None) -> IntentResult:
+    """The `year` slot as a number or {"from", "to"} (the words stay in `heard`); a year that is no year
+    ("eighteen hundred", "year zero") is no slot, and never a name."""
+    if not result.wants_songs:
+        return result
+    slots, heard = dict(result.slots), dict(result.heard)
+    entities = result.entities
+    for kind in NAME_SLOTS:  # "play music from eighteen hundred": a year out of range, not an artist
+        if isinstance(slots.get(kind), str) and is_number_phrase(slots[kind]):
+            heard.pop(kind, None)
+            heard.setdefault("year", slots.pop(kind))
+            entities = tuple(e for e in entities if e.kind != kind)
+    spoken = heard.get("year") if isinstance(heard.get("year"), str) else slots.get("year")
+    if not isinstance(spoken, str) and not find_years(result.text):
+        return result if entities == result.entities else replace(result, slots=slots, heard=heard, entities=entities)
+    ranged = _year_range_span(result.text)
+    if ranged and (not spoken or spoken in ranged):
+        spoken = ranged  # "from two thousand and four to two thousand and eight": one range
+    value = year_slot(spoken, catalog_years) if spoken else None
+    slots.pop("year", None)
+    if value is not None:
+        slots["year"] = value
+        heard["year"] = spoken
+    ordered = {k: slots[k] for k in sorted(slots, key=_slot_order)}
+    return replace(result, slots=ordered, heard={k: v for k, v in heard.items()}, entities=entities)
+
+
+def _year_range_span(text: str) -> str:
+    """The words of a range of years in the text ("two thousand and four to two thousand and eight"), or ""."""
+    found = find_years(text)
+    for a, b in zip(found, found[1:]):
+        between = text[a.end():b.start()].split()
+        if between and all(w in ("to", "and", "through", "thru", "till", "until", "til") for w in between):
+            return text[a.start():b.end()]
+    return ""
 
 
 def _topic_at(tokens: list[str], start: int) -> bool:

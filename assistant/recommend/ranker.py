@@ -37,7 +37,7 @@ import numpy as np
 from assistant.asr.text import normalize_text
 from assistant.nlu.gazetteer import Gazetteer
 from assistant.nlu.intent import IntentResult
-from assistant.nlu.years import year_range
+from assistant.nlu.years import year_bounds
 from assistant.recommend.arrays import CatalogArrays
 from assistant.recommend.catalog import Catalog
 from assistant.recommend.embedder import Embedder
@@ -66,6 +66,7 @@ LOOSE_MIN_SCORE = 0.45  # the recommender's own search for weakly heard names go
 LOOSE_SHARE = 0.9  # ...and counts its hits this much
 LOOSE_LIMIT = 8  # names kept per span and kind
 LOOSE_SKIP_ABOVE = 0.9  # spans the parser resolved at least this well need no second search
+UNSURE_SHARE = 0.9  # a match the parser is not confident in (EntityMatch.confident) counts this much, as a similar name
 NAMED_MIN_SCORE = 0.8  # a song named this clearly is suggested even if just heard or disliked
 MOOD_EXCLUDE_FIT = 0.65  # "not sad": songs fitting the mood at least this well are left out
 WEAK_REFERENCE_SHARE = 0.5  # "next" / "sad songs by X": the referenced songs hint at what to play, weakly
@@ -214,7 +215,7 @@ class Ranker:
         genre = slots.get("genre")
         if genre:
             pools.append(self.arrays.genre_rows(genre))
-        years = year_range(slots.get("year", "")) if slots.get("year") else None
+        years = year_bounds(slots.get("year"))  # 1996, {"from": 1990, "to": 1999} (or spoken words)
         if years:
             pools.append(self.arrays.year_rows(*years))
         for m in moods:
@@ -222,6 +223,14 @@ class Ranker:
         rows = np.unique(np.concatenate([p for p in pools if len(p)]))
         rows = self._exclude(rows, entity, profile, reference, now_playing, intent)
         rows = self._without_excluded(rows, intent)
+        if years and not any(e.confident for e in intent.entities) and len(rows):
+            # "songs from 2004 to 2008": a filter (a named song of another year still comes first: soft then)
+            inside = (self.arrays.years[rows] >= years[0]) & (self.arrays.years[rows] <= years[1])
+            if inside.any():
+                rows = rows[inside]
+            else:
+                era = f"{years[0]}" if years[0] == years[1] else f"{years[0]}-{years[1]}"
+                note = f"no songs from {era} in your library; {note}" if note else f"no songs from {era} in your library"
         if len(rows) == 0:
             return Recommendation(intent, (), note or "no songs left to suggest")
 
@@ -278,10 +287,19 @@ class Ranker:
             left_out = "left out: " + ", ".join(f"{k} {v}" for k, v in intent.exclude.items())
             note = f"{note}; {left_out}" if note else left_out
 
+        unknown = _not_in_catalog(intent)
+        if genre and not self.arrays.genre_matches(genre) and intent.intent in ("play", "recommend"):
+            lacking = f'no genre "{genre}" in your library'  # "banda cuisillos": heard, and said to be unknown
+            unknown = f"{unknown}; {lacking}" if unknown else lacking
+        if unknown:
+            note = f"{unknown}; {note}" if note else unknown
+
         # 5. Diverse pick.
-        asked_artists = {e.name.lower() for e in intent.entities if e.kind == "artist"}
+        asked_artists = {e.name.lower() for e in intent.entities if e.kind == "artist" and e.confident}
         chosen = self._pick(rows, p.total, vectors, k, asked_artists)
-        items = tuple(RankedSong(songs[i], float(p.total[i]), p.reasons(i, MAX_REASONS) or ("popular pick",))
+        first = (unknown,) if unknown else ()  # said on every song: none of them is the name asked for
+        items = tuple(RankedSong(songs[i], float(p.total[i]),
+                                 first + (p.reasons(i, MAX_REASONS - len(first)) or ("popular pick",)))
                       for i in chosen)
         return Recommendation(intent, items, note)
 
@@ -303,11 +321,13 @@ class Ranker:
                 if score > table.get(r, (0.0, ""))[0]:
                     table[r] = (score, reason)
 
-        def add(e, share: float, tentative: bool) -> None:
+        def add(e, share: float, tentative: bool, similar: bool = False) -> None:
             rows = [r for r in (self.catalog.position(s) for s in e.song_ids) if r is not None]
             exact = e.how == "exact" or normalize_text(e.name) == e.heard
             heard = "" if exact else f' (heard "{e.heard}", {e.score:.0%} match)'
-            maybe = "maybe " if tentative else ""
+            if similar:  # "no songs by nora quill in your library": this is only a name like it
+                heard = f" ({e.score:.0%} match)"
+            maybe = "similar name: " if similar else "maybe " if tentative else ""
             if e.kind == "track":
                 put(title, rows, e.score * share, f'{maybe}title "{e.name}"{heard}')
             elif e.kind == "artist":
@@ -316,7 +336,10 @@ class Ranker:
                 put(credit, rows, e.score * share, f'{maybe}album "{e.name}"{heard}')
 
         for e in intent.entities:
-            add(e, 1.0, False)
+            if e.confident:
+                add(e, 1.0, False)
+            else:  # the name heard is not in the catalog; its closest name is only a suggestion
+                add(e, UNSURE_SHARE, True, similar=True)
         for e in intent.alternatives:
             add(e, ALTERNATIVE_SHARE, True)
         for e in self._loose_matches(intent):
@@ -410,7 +433,7 @@ class Ranker:
             matches = self.arrays.genre_matches(genre)
             if matches:
                 keep &= self.arrays.genre_score(matches, rows) <= 0
-        years = year_range(intent.exclude.get("year", "")) if intent.exclude.get("year") else None
+        years = year_bounds(intent.exclude.get("year"))
         if years:
             yr = self.arrays.years[rows]
             keep &= ~((yr >= years[0]) & (yr <= years[1]))
@@ -501,6 +524,23 @@ class _LazySongs:
 
     def __bool__(self) -> bool:
         return len(self._rows) > 0
+
+
+def _not_in_catalog(intent: IntentResult) -> str:
+    """ "no songs by nora quill in your library" for the names asked for that the catalog lacks; "" if none."""
+    if intent.intent not in ("play", "recommend", "similar"):
+        return ""
+    said = []
+    for kind, heard in intent.unknown_names().items():
+        if kind == "artist":
+            said.append(f"no songs by {heard} in your library")
+        elif kind == "track":
+            said.append(f'no song "{heard}" in your library')
+        else:
+            said.append(f'no album "{heard}" in your library')
+    if isinstance(intent.slots.get("playlist"), str) and intent.slots["playlist"]:
+        said.append(f'no playlist "{intent.slots["playlist"]}" in your library')  # the catalog has songs only
+    return "; ".join(said)
 
 
 def _moods(value: str) -> list[str]:
