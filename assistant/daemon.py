@@ -109,7 +109,7 @@ class MusicAdapter:
         if intent.exclude:
             slots["exclude"] = dict(intent.exclude)
         return CommandResult(intent.intent, slots, round(float(intent.confidence), 3), items,
-                             answer.to_dict() if answer is not None else None)
+                             answer.to_dict() if answer is not None else None, matches=intent.matches)
 
     def _item(self, ranked) -> dict:
         song = ranked.song

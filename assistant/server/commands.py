@@ -32,6 +32,7 @@ class CommandResult:
     confidence: float | None = None
     items: list[dict] | None = None  # None: not a request for songs (player control, none)
     answer: dict | None = None     # a question about the music: {"question", "text", "song"}
+    matches: dict = field(default_factory=dict)  # name slot -> catalog match (IntentEvent.matches)
 
 
 class MusicService(Protocol):
@@ -91,7 +92,7 @@ class CommandRunner:
             self._error(p.E_INTERNAL, f"handling {text!r} failed: {type(exc).__name__}: {exc}", origin)
             return
         self.hub.publish(p.IntentEvent(utterance=origin.utterance, name=result.intent, slots=result.slots,
-                                       confidence=result.confidence, text=text,
+                                       confidence=result.confidence, text=text, matches=result.matches,
                                        source=origin.source, request=origin.request, user=origin.user))
         if result.items is not None and result.intent != "none":
             self.hub.publish(p.Recommendations(utterance=origin.utterance, intent=result.intent, items=result.items,

@@ -265,12 +265,15 @@ class IntentEvent(ServerEvent):
     type: ClassVar[str] = "intent"
     utterance: str
     name: str               # play, recommend, similar, next, ..., none
-    slots: dict = field(default_factory=dict)
+    slots: dict = field(default_factory=dict)  # names as heard; year a number or {"from", "to"}
     confidence: float | None = None  # 0..1, the parser's confidence
     text: str = ""          # the command text that was parsed
     source: str | None = None       # audio source, or null for a typed query
     request: str | None = None      # the query's `id`, when it had one
     user: str = ""
+    # Added in 0.2 (v1 clients may ignore it): name slot -> its catalog match beside what was heard,
+    # {"id": song id of a track match or null, "name", "score": 0..1, "confident": bool, "songs": count}.
+    matches: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True, kw_only=True)
