@@ -111,3 +111,16 @@ def test_the_ranker_filters_by_the_year_range(service):
 def test_odd_names_and_years_never_fail(service, text):
     intent, rec = service.handle_text(text, user="t")
     json.dumps(intent.to_dict())
+
+
+def test_the_daemon_sends_matches_on_the_intent_event(service):
+    from assistant.daemon import MusicAdapter
+    from assistant.server import protocol as p
+
+    result = MusicAdapter(service).handle("play songs by nora quill from the nineties", "t", None)
+    event = p.IntentEvent(utterance="u1", name=result.intent, slots=result.slots, matches=result.matches)
+    d = json.loads(event.to_json())
+    assert d["slots"]["artist"] == "nora quill" and d["slots"]["year"] == {"from": 1990, "to": 1999}
+    assert d["matches"].get("artist", {}).get("confident") in (None, False)
+    assert result.items and result.items[0]["reasons"][0] == "no songs by nora quill in your library"
+    assert p.parse_server_event(event.to_json()) == event
