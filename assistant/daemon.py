@@ -9,8 +9,11 @@
       3. load the recognizer on the "asr" worker and the music service on the
          "music" worker, in parallel; bias the recognizer towards the catalog
       4. sd_notify READY (`status.ready`, /readyz), then WATCHDOG while the workers answer
-      5. on SIGTERM/SIGINT: STOPPING, stop inputs, close clients with 1001,
-         let in-flight work finish, close the music service (preferences)
+      5. on SIGTERM/SIGINT: STOPPING, drop the work in flight (open utterances,
+         second passes, queued commands), stop inputs, close clients with 1001,
+         close the music service (the preference store), all within
+         SHUTDOWN_S; `serve` then exits without waiting for a job that still
+         runs on a worker thread (a decode inside a C call)
 
 A component that fails to load leaves the daemon serving with the reason in
 `status` (and `unavailable` errors), rather than exiting in a restart loop.
@@ -24,7 +27,9 @@ import contextlib
 import dataclasses
 import itertools
 import logging
+import os
 import signal
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -52,7 +57,9 @@ from assistant.server.ws import WsServer
 
 log = logging.getLogger(__name__)
 
-DRAIN_TIMEOUT_S = 5.0  # at shutdown, how long in-flight utterances may take to finish
+SHUTDOWN_S = 3.0  # SIGTERM to the end of run(): what is not done by then is abandoned (systemd waits 20 s; we aim at 5)
+CLOSE_STEP_S = 1.0  # of which closing the servers and clients may take at most this
+WORKER_STOP_S = 1.0  # and a worker's job in flight (told to stop) this much more before it is abandoned
 
 
 @dataclass(frozen=True)
@@ -196,6 +203,7 @@ class Daemon:
         self._remote_counts: dict[str, int] = {}
         self._last_status: dict | None = None
         self._started_s = time.monotonic()
+        self.abandoned: list[str] = []  # workers whose job in flight was left running at shutdown
         self._register_gauges()
 
     # -- construction helpers --------------------------------------------
@@ -453,22 +461,58 @@ class Daemon:
         return 0
 
     async def _shutdown(self, local: asyncio.Task | None, player: asyncio.Task | None = None) -> None:
-        if local is not None:
-            local.cancel()
-        if self.wyoming is not None:
-            await self.wyoming.close()  # its streams end like the WebSocket's
-        await self.server.close()  # clients get 1001; their remote streams end
+        """Within SHUTDOWN_S, whatever the load: work in flight is dropped, not finished."""
+        deadline = time.monotonic() + SHUTDOWN_S
+        # 1. Drop the work in flight: every source's utterances (their second passes are told to stop, their
+        #    queued worker jobs cancelled), so the preference store's close is next on the music worker.
         tasks = [t for _, t in self.remote.values()] + ([local] if local else [])
-        if tasks:
-            await asyncio.wait(tasks, timeout=DRAIN_TIMEOUT_S)
-        for _, t in list(self.remote.values()):
+        for t in tasks:
             t.cancel()
+        step_s = min(CLOSE_STEP_S, deadline - time.monotonic())
+        closing = [self.server.close(step_s)] + ([self.wyoming.close(step_s)] if self.wyoming is not None else [])
         if player is not None:
-            await self.player.close()  # un-ducks MPD
+            closing.append(self.player.close())  # un-ducks MPD
+        await self._bounded(asyncio.gather(*closing, return_exceptions=True), step_s + 0.5, "closing the servers and clients")
+        if player is not None:
             player.cancel()
+        if tasks:
+            await asyncio.wait(tasks, timeout=max(0.0, deadline - time.monotonic()))  # their finally blocks (the microphone's process)
+        # 2. The preference store, closed on its own thread (SQLite) once the job in flight there is done.
         if self.commands.music is not None:
-            await self.music_worker.call(self.commands.music.close)  # on its own thread (SQLite)
-        await asyncio.to_thread(self.asr.shutdown)
-        if self.final_pass_worker is not None:
-            await asyncio.to_thread(self.final_pass_worker.shutdown)
-        await asyncio.to_thread(self.music_worker.shutdown)
+            self.music_worker.drop_queued()  # commands still waiting (a query burst) are not answered
+            closed = await self._bounded(self.music_worker.call(self.commands.music.close), deadline - time.monotonic(),
+                                         "closing the preference store")
+            if closed:
+                log.info("preference store closed")
+        # 3. The workers: queued jobs dropped; one still running (a decode) is abandoned.
+        workers = [w for w in (self.asr, self.final_pass_worker, self.music_worker) if w is not None]
+        wait_s = max(0.0, min(WORKER_STOP_S, deadline - time.monotonic()))
+        done = await asyncio.gather(*(w.stop(wait_s) for w in workers))
+        self.abandoned = [w.name for w, ok in zip(workers, done) if not ok]
+        if self.abandoned:
+            log.warning("exiting without waiting for the job in flight on: %s", ", ".join(self.abandoned))
+
+    @staticmethod
+    async def _bounded(aw, timeout_s: float, what: str) -> bool:
+        try:
+            await asyncio.wait_for(aw, max(0.0, timeout_s))
+            return True
+        except TimeoutError:
+            log.warning("%s took longer than the shutdown allows; going on", what)
+        except Exception:  # noqa: BLE001 - a failure here must not stop the rest of the shutdown
+            log.exception("%s failed", what)
+        return False
+
+
+def serve(daemon: Daemon) -> int:
+    """Run `daemon` until SIGTERM/SIGINT (or its input ends) and return its exit status, promptly: when a worker
+    thread still runs a job that was dropped (a decode), the process exits without joining it (os._exit, after
+    the store was closed and the logs flushed), since Python would otherwise wait for that thread at exit."""
+    code = asyncio.run(daemon.run())
+    if daemon.abandoned:
+        logging.shutdown()
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(Exception):
+                stream.flush()
+        os._exit(code)
+    return code

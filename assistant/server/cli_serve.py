@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import dataclasses
 import logging
 import os
@@ -28,7 +27,7 @@ def run(args: argparse.Namespace) -> int:
     # Progress bars of model loading are noise in a service's journal.
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-    from assistant.daemon import Daemon, DaemonOptions  # heavy imports only when serving
+    from assistant.daemon import Daemon, DaemonOptions, serve  # heavy imports only when serving
 
     logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -42,4 +41,4 @@ def run(args: argparse.Namespace) -> int:
         config = dataclasses.replace(config, server=server)
     options = DaemonOptions(input=args.input, realtime=not args.fast, wait_for_client=args.wait_for_client,
                             exit_after_input=args.exit_after_input, loop_input=args.loop_input)
-    return asyncio.run(Daemon(config, options).run())
+    return serve(Daemon(config, options))

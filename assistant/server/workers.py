@@ -5,12 +5,18 @@ the same thread. The daemon has two: "asr", which owns the recognizer (the
 weights are shared by every session; sessions are only touched from that
 thread), and "music", which runs intent parsing, recommendation and the
 preference store, so a slow recommendation never delays a partial transcript.
+
+At shutdown `stop(timeout_s)` drops what is queued and waits at most
+`timeout_s` for the job in flight; a job that runs on (a decode inside a C
+call) is abandoned: the daemon exits without it (`assistant.daemon.serve`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
+import queue
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -41,5 +47,26 @@ class Worker:
         except TimeoutError:
             return False
 
-    def shutdown(self) -> None:
-        self.executor.shutdown(wait=True, cancel_futures=True)
+    def drop_queued(self) -> int:
+        """Cancel the jobs waiting behind the one in flight (their callers get CancelledError); how many."""
+        dropped = 0
+        while True:
+            try:
+                item = self.executor._work_queue.get_nowait()  # what shutdown(cancel_futures=True) drains too
+            except queue.Empty:
+                return dropped
+            if item is not None and item.future.cancel():
+                dropped += 1
+
+    async def stop(self, timeout_s: float) -> bool:
+        """Drop the queued jobs and take no more; True once the thread has ended within `timeout_s`,
+        False when a job in flight still runs (its result is not wanted: it is abandoned)."""
+        self.executor.shutdown(wait=False, cancel_futures=True)
+        deadline = time.monotonic() + timeout_s
+        while self.busy() and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+        return not self.busy()
+
+    def busy(self) -> bool:
+        """The worker's thread is alive (after `stop`: still running a job)."""
+        return any(t.is_alive() for t in self.executor._threads)

@@ -217,8 +217,16 @@ class WsServer:
         self.metrics.connections.inc()
         await ClientHandler(self, ws, f"c{self._next_session}").run()
 
-    async def close(self) -> None:
-        """Stop accepting; close every client with 1001 (going away)."""
-        if self.server is not None:
-            self.server.close(close_connections=True, code=CloseCode.GOING_AWAY, reason="daemon stopping")
-            await self.server.wait_closed()
+    async def close(self, timeout_s: float = CLOSE_TIMEOUT_S) -> None:
+        """Stop accepting; close every client with 1001 (going away). Connections still open after
+        `timeout_s` (a client that does not answer the closing handshake, or a busy machine) are cut off."""
+        if self.server is None:
+            return
+        self.server.close(close_connections=True, code=CloseCode.GOING_AWAY, reason="daemon stopping")
+        try:
+            await asyncio.wait_for(self.server.wait_closed(), timeout_s)
+        except TimeoutError:
+            for connection in list(self.server.all_connections):
+                connection.transport.abort()
+            for task in list(self.server.handler_tasks):
+                task.cancel()

@@ -500,15 +500,16 @@ class WyomingServer:
         if self.outcomes is not None:
             self.outcomes.inc(1, outcome)
 
-    async def close(self) -> None:
-        """Stop accepting; end every connection (open streams finish their utterance)."""
+    async def close(self, timeout_s: float = 5.0) -> None:
+        """Stop accepting; end every connection (its open stream ends); at most `timeout_s`."""
         if self.server is None:
             return
         self.server.close()
         for task in list(self.sessions.values()):
             task.cancel()
+        deadline = time.monotonic() + timeout_s
         if self.sessions:
-            await asyncio.wait(list(self.sessions.values()), timeout=5)
+            await asyncio.wait(list(self.sessions.values()), timeout=timeout_s)
         with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(5):
+            async with asyncio.timeout(max(0.0, deadline - time.monotonic())):
                 await self.server.wait_closed()
