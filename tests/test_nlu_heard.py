@@ -6,12 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-
-from assistant.config import Config, PreferencesConfig, RecommendConfig
-from assistant.recommend.catalog import DEFAULT_CATALOG, Catalog
-from assistant.recommend.hashing_embedder import HashingEmbedder
-from assistant.recommend.loaders import load_source
-from assistant.recommend.service import RecommendService
+from default_service import default_catalog_service
 
 ABSENT = Path(__file__).parent / "fixtures" / "absent_artists.txt"
 PHRASINGS = ("play songs by {}", "play {}", "put on some {}")
@@ -21,11 +16,7 @@ REPORTED_MIN = 0.94
 
 @pytest.fixture(scope="module")
 def service(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("heard")
-    config = Config(recommend=RecommendConfig(cache_dir=str(tmp / "cache"), k=5),
-                    preferences=PreferencesConfig(db_path=str(tmp / "prefs.sqlite3")))
-    catalog = Catalog.from_songs(load_source(DEFAULT_CATALOG).songs)
-    with RecommendService(config, catalog=catalog, embedder=HashingEmbedder(64)) as svc:
+    with default_catalog_service(tmp_path_factory.mktemp("heard")) as svc:
         yield svc
 
 

@@ -48,6 +48,7 @@ from assistant.nlu.intent import CONTENT_INTENTS, NAME_SLOTS, EntityMatch, Inten
 from assistant.nlu.lenient import find_request
 from assistant.nlu.model import NluModel
 from assistant.nlu.negation import excluded_spans, negated_positions
+from assistant.nlu.structure import album_after_cue, keep_whole, whole_names, without_possessive
 from assistant.nlu.years import find_years, is_number_phrase, year_slot
 from assistant.nlu.rules import (_AFTER_VERB, _NON_MUSIC_ONLY_RE, _PLAY_RE, PLAY_VERBS, STRONG_PLAY_VERBS,
                                  UNRESOLVED_MAX_WORDS, WHOLE_MATCH_MIN, ParserOptions, RuleParser)
@@ -59,6 +60,7 @@ ALTERNATIVE_MARGIN = 0.1  # runners-up may score this much below the acceptance 
 ARTIST_AGREES_BONUS = 0.08  # a title by the artist already named gains this much
 OTHER_KIND_MIN_SCORE = 0.9  # a span the tagger gave one name kind is taken as another only this close
 UNTAGGED_MAX_WORDS = 6
+_PLAYLIST_WORDS = frozenset({"playlist", "playlists", "list", "mix", "mixtape"})
 WHOLE_MAX_WORDS = 12
 RESCUED_CONFIDENCE = 0.5  # a "play X" the classifier took for out-of-domain, where X is exactly a catalog name
 LENIENT_CONFIDENCE = 0.6  # a near-miss request ("lay adele hello"): catalog names, fillers and a cue (lenient.py)
@@ -145,7 +147,7 @@ class IntentParser:
         if not norm:
             note = "empty text" if not raw.strip() else "no words in the text (only symbols, emoji or punctuation)"
             return IntentResult("none", confidence=1.0, text="", note=note)
-        result = self.rules.parse(norm) if not self.learned else self._parse_learned(norm)
+        result = self.rules.parse(norm) if not self.learned else self._parse_learned(norm, whole_names(raw))
         return _with_years(_as_heard(result), self.gazetteer.years if self.gazetteer is not None else None)
 
     def analyze(self, text: str) -> dict:
@@ -166,7 +168,7 @@ class IntentParser:
         probs = self.model.classifier.probabilities(self._features.intent(a, tags))
         return tags, a.rule, probs
 
-    def _parse_learned(self, norm: str) -> IntentResult:
+    def _parse_learned(self, norm: str, wholes: list[list[str]] = ()) -> IntentResult:
         tokens = norm.split()
         tags, rule, probs = self._tag_and_classify(norm, tokens)
         intents = self.model.classifier.intents
@@ -176,7 +178,10 @@ class IntentParser:
         if rule.intent in self.rule_intents and rule.intent != intent and rule_p >= self.rule_min_probability:
             intent = rule.intent
             confidence = max(rule_p, rule.confidence)
-        spans = [_Span(k, a, b, " ".join(tokens[a:b])) for k, a, b in tag_spans(tokens, tags)]
+        tagged = album_after_cue(keep_whole(tag_spans(tokens, tags), tokens, list(wholes), self.options.unresolved_kind),
+                                 tokens)  # "R.E.M." and "Run-D.M.C." whole, "the record thriller" an album
+        spans = [_Span(k, a, b, without_possessive(" ".join(tokens[a:b])) if k in NAME_KINDS else " ".join(tokens[a:b]))
+                 for k, a, b in tagged]
         if intent == "none":
             # "play rock show": "show" is not music, but the catalog has that title.
             named = self._names_whole_request(norm, tokens, spans, confidence)
@@ -296,6 +301,12 @@ class IntentParser:
                 at = tokens.index("about", span.start)  # a span "songs about rain" is a topic, not a playlist
                 extra.append(" ".join(tokens[at + 1:span.end]))
                 continue
+            if kind == "playlist" and self.gazetteer is not None and not _PLAYLIST_WORDS & set(tokens):
+                # "play escapada": a playlist to the tagger, but said without "playlist"; a catalog name wins
+                named = [h for other in NAME_KINDS
+                         for h in self.gazetteer.match(span.text, other, limit=1, min_score=OTHER_KIND_MIN_SCORE)]
+                if named:
+                    kind = max(named, key=lambda h: h.score).kind
             if kind in NAME_KINDS:
                 entity, alts = self._resolve(span.text, kind, artist_ids if k not in excluded else None)
                 if entity is not None:

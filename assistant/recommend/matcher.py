@@ -83,6 +83,13 @@ def joined_form(text: str) -> str:
     return text.replace(" ", "")
 
 
+def _joinable(text: str) -> bool:
+    """Whether a span may be compared without its spaces: long enough, or spelled letter by letter ("b t s")."""
+    words = text.split()
+    spelled = len(words) >= 2 and all(len(w) == 1 for w in words)
+    return spelled or len(joined_form(text)) >= MIN_JOINED_CHARS
+
+
 def _comparable(a: str, b: str) -> bool:
     """Lengths close enough for a phonetic-key match to mean something."""
     short, long_ = sorted((len(a), len(b)))
@@ -113,8 +120,7 @@ class NameIndex:
         self._joined: dict[str, int] = {}
         for form, owner in zip(forms, owners):
             self._exact.setdefault(form, owner)
-            if len(joined_form(form)) >= MIN_JOINED_CHARS:
-                self._joined.setdefault(joined_form(form), owner)
+            self._joined.setdefault(joined_form(form), owner)
         self._cache: OrderedDict[tuple, tuple[NameHit, ...]] = OrderedDict()
         self._cache_lock = threading.Lock()
         self._postings: dict[str, np.ndarray] | None = None
@@ -151,7 +157,7 @@ class NameIndex:
         A dictionary look-up, for scanning every span of an utterance cheaply."""
         text = " ".join(text.split())
         owner = self._exact.get(text)
-        if owner is None and len(joined_form(text)) >= MIN_JOINED_CHARS:
+        if owner is None and _joinable(text):
             owner = self._joined.get(joined_form(text))
         return None if owner is None else NameHit(owner, self.names[owner], 1.0, "exact")
 
@@ -184,7 +190,7 @@ class NameIndex:
             return []
         cutoff = self.options.min_score if min_score is None else min_score
         exact = self._exact.get(text)
-        if exact is None and len(joined_form(text)) >= MIN_JOINED_CHARS:
+        if exact is None and _joinable(text):
             exact = self._joined.get(joined_form(text))  # split or joined differently: the same name
         key = phonetic_key(text)
         best: dict[int, tuple[float, str]] = {}

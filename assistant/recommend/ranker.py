@@ -86,7 +86,8 @@ class RankWeights:
     profile: float = 0.5
     profile_alone: float = 1.0  # profile weight when the request names nothing ("recommend something")
     popularity: float = 0.15
-    sort: float = 0.5
+    sort: float = 0.5  # popularity's extra weight with nothing asked for (cold start)
+    sort_asked: float = 1.0  # "newest", "oldest", "most popular": the order asked for, as a rank among the songs asked
     diversity: float = 0.15  # penalty per unit of cosine similarity to an already chosen song
 
 
@@ -268,19 +269,19 @@ class Ranker:
             weight = w.profile if content else w.profile_alone
             p.add(weight, self._profile_scores(profile, rows, vectors), lambda i: self._profile_reason(profile, rows[i]),
                   min_value=0.25)
-        sort = slots.get("sort")
+        sort = _sort_kind(slots.get("sort"))
         cold_start = not content and profile.empty
-        pop_weight = w.popularity + (w.sort if sort in SORT_POPULAR or cold_start else 0.0)
+        pop_weight = w.popularity + (w.sort if cold_start else 0.0)
         p.add(pop_weight, self.arrays.popularity[rows],
               lambda i: f"popular ({songs[i].popularity:.0f}/100)" if songs[i].popularity is not None else "",
               min_value=0.8)
-        if sort in SORT_RECENT or sort in SORT_OLD:
-            yr = self.arrays.years[rows].astype(np.float32)
-            known = yr > 0
-            lo, hi = (yr[known].min(), yr[known].max()) if known.any() else (0.0, 1.0)
-            scaled = np.where(known, (yr - lo) / max(hi - lo, 1.0), 0.0)
-            p.add(w.sort, scaled if sort in SORT_RECENT else np.where(known, 1.0 - scaled, 0.0),
-                  lambda i: f"{'recent' if sort in SORT_RECENT else 'older'}: {songs[i].year}", min_value=0.8)
+        sort_key = self._sort_key(sort, rows) if sort else None
+        if sort_key is not None:
+            # Among the songs asked about (the artist's, the era's), the order asked for decides.
+            named = [r for r, (score, _) in entity.items() if score >= NAMED_MIN_SCORE]
+            focus = np.isin(rows, np.asarray(named, dtype=np.int64)) if named else None
+            p.add(w.sort_asked, _percentile(sort_key, focus), lambda i: self._sort_reason(sort, songs[i]),
+                  min_value=0.75)
         if cold_start and not note:
             note = "no taste profile yet: popular songs; like or skip songs to personalize"
         if intent.exclude:
@@ -296,7 +297,11 @@ class Ranker:
 
         # 5. Diverse pick.
         asked_artists = {e.name.lower() for e in intent.entities if e.kind == "artist" and e.confident}
-        chosen = self._pick(rows, p.total, vectors, k, asked_artists)
+        top_n = _top_n(slots.get("sort"))
+        chosen = self._pick(rows, p.total, vectors, min(k, top_n) if top_n else k, asked_artists)
+        if sort_key is not None:  # shown in the order asked for: newest, oldest or most popular first
+            inside = focus if focus is not None else np.ones(len(rows), dtype=bool)
+            chosen = sorted(chosen, key=lambda i: (not inside[i], -sort_key[i]))
         first = (unknown,) if unknown else ()  # said on every song: none of them is the name asked for
         items = tuple(RankedSong(songs[i], float(p.total[i]),
                                  first + (p.reasons(i, MAX_REASONS - len(first)) or ("popular pick",)))
@@ -373,6 +378,22 @@ class Ranker:
             for kind in ("track", "artist", "album"):
                 found.extend(self.gazetteer.match(span, kind, limit=LOOSE_LIMIT, min_score=LOOSE_MIN_SCORE))
         return found
+
+    def _sort_key(self, sort: str, rows: np.ndarray) -> np.ndarray | None:
+        """Larger first: year for "newest", minus year for "oldest" (unknown years last), popularity."""
+        if sort == "popular":
+            return self.arrays.popularity[rows].astype(np.float32)
+        yr = self.arrays.years[rows].astype(np.float32)
+        known = yr > 0
+        if not known.any():
+            return None
+        return np.where(known, yr if sort == "recent" else -yr, -np.inf).astype(np.float32)
+
+    @staticmethod
+    def _sort_reason(sort: str, song: Song) -> str:
+        if sort == "popular":
+            return f"popular ({song.popularity:.0f}/100)" if song.popularity is not None else ""
+        return f"{'recent' if sort == 'recent' else 'older'}: {song.year}" if song.year else ""
 
     def _reference_rows(self, intent: IntentResult, now_playing: str | None, profile: UserProfile) -> list[int]:
         """Songs "more like this" means: the named ones, else the playing one, else the last heard."""
@@ -541,6 +562,47 @@ def _not_in_catalog(intent: IntentResult) -> str:
     if isinstance(intent.slots.get("playlist"), str) and intent.slots["playlist"]:
         said.append(f'no playlist "{intent.slots["playlist"]}" in your library')  # the catalog has songs only
     return "; ".join(said)
+
+
+def _sort_kind(value) -> str:
+    """ "recent", "old", "popular" or "" for a sort slot ("newest", "the oldest", "top fifty")."""
+    if not isinstance(value, str):
+        return ""
+    text = normalize_text(value)
+    if text in SORT_RECENT:
+        return "recent"
+    if text in SORT_OLD:
+        return "old"
+    if text in SORT_POPULAR or text.startswith("top "):
+        return "popular"
+    return ""
+
+
+_COUNT_WORDS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9,
+                "ten": 10, "eleven": 11, "twelve": 12, "fifteen": 15, "twenty": 20}
+
+
+def _top_n(value) -> int | None:
+    """N of "top N" when it is a short list (top five -> 5); None otherwise ("top fifty" is a large list)."""
+    if not isinstance(value, str):
+        return None
+    words = normalize_text(value).split()
+    if len(words) == 2 and words[0] == "top":
+        return _COUNT_WORDS.get(words[1])
+    return None
+
+
+def _percentile(values: np.ndarray, focus: np.ndarray | None) -> np.ndarray:
+    """Each value's rank among the focus rows (all rows when None), 0..1; rows outside the focus 0."""
+    out = np.zeros(len(values), dtype=np.float32)
+    idx = np.flatnonzero(focus) if focus is not None and focus.any() else np.arange(len(values))
+    if len(idx) == 0:
+        return out
+    finite = np.isfinite(values[idx])
+    order = np.argsort(np.argsort(np.where(finite, values[idx], -np.inf), kind="stable"), kind="stable")
+    ranks = order.astype(np.float32) / max(len(idx) - 1, 1)
+    out[idx] = np.where(finite, ranks, 0.0)
+    return out
 
 
 def _moods(value: str) -> list[str]:
