@@ -41,7 +41,17 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(result.to_dict(), ensure_ascii=False))
     else:
-        slots = ", ".join(f"{k}={v}" for k, v in result.slots.items()) or "no slots"
+        matches = result.matches
+
+        def shown(kind, value) -> str:  # "artist=adel (matched: Adele 0.92)", "artist=nora quill (not in catalog)"
+            m = matches.get(kind)
+            if kind not in ("artist", "track", "album"):
+                return f"{kind}={value}"
+            if m is None or not m["confident"]:
+                return f"{kind}={value} (not in the catalog)"
+            return f"{kind}={value}" if m["score"] >= 1.0 else f"{kind}={value} (matched: {m['name']} {m['score']:.2f})"
+
+        slots = ", ".join(shown(k, v) for k, v in result.slots.items()) or "no slots"
         extra = "".join(f"; {k}: {v}" for k, v in (("exclude", result.exclude), ("question", result.question),
                                                     ("query", result.query), ("note", result.note)) if v)
         print(f"{result.intent} ({result.confidence:.2f}): {slots}{extra}")
