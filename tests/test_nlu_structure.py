@@ -36,6 +36,10 @@ def test_whole_names_and_letter_runs():
     ("play some b t s", {"artist": "b t s"}, {"artist": "BTS"}),
     ("play adele's last album", {"artist": "adele", "sort": "last", "music_item": "album"}, {"artist": "Adele"}),
     ("play the record thriller", {"album": "thriller", "music_item": "record"}, {}),
+    ("play songs by iron and wine", {"artist": "iron and wine"}, {}),   # one credit, not "iron" + a title
+    ("play something by simon and garfunkel on spotify", {"artist": "simon and garfunkel", "service": "spotify"}, {}),
+    ("play hello by adele and some coldplay", {"track": "hello", "artist": "adele"},
+     {"track": "Hello", "artist": "Adele"}),                          # the catalog knows the shorter name
 ])
 def test_names_kept_whole_and_albums_from_context(service, text, slots, matched):
     intent = service.parse(text)

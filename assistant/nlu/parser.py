@@ -61,6 +61,8 @@ ARTIST_AGREES_BONUS = 0.08  # a title by the artist already named gains this muc
 OTHER_KIND_MIN_SCORE = 0.9  # a span the tagger gave one name kind is taken as another only this close
 UNTAGGED_MAX_WORDS = 6
 _PLAYLIST_WORDS = frozenset({"playlist", "playlists", "list", "mix", "mixtape"})
+_CREDIT_JOINERS = frozenset({"and", "of", "the", "n", "with"})  # words inside one artist credit ("iron and wine")
+_CREDIT_ENDS = frozenset({"on", "from", "in", "please", "now", "for", "but", "except", "off", "using", "via"})
 WHOLE_MAX_WORDS = 12
 RESCUED_CONFIDENCE = 0.5  # a "play X" the classifier took for out-of-domain, where X is exactly a catalog name
 LENIENT_CONFIDENCE = 0.6  # a near-miss request ("lay adele hello"): catalog names, fillers and a cue (lenient.py)
@@ -180,6 +182,7 @@ class IntentParser:
             confidence = max(rule_p, rule.confidence)
         tagged = album_after_cue(keep_whole(tag_spans(tokens, tags), tokens, list(wholes), self.options.unresolved_kind),
                                  tokens)  # "R.E.M." and "Run-D.M.C." whole, "the record thriller" an album
+        tagged = self._whole_credit(tagged, tokens)  # "by iron and wine": one artist, not "iron" and a title "wine"
         spans = [_Span(k, a, b, without_possessive(" ".join(tokens[a:b])) if k in NAME_KINDS else " ".join(tokens[a:b]))
                  for k, a, b in tagged]
         if intent == "none":
@@ -213,6 +216,27 @@ class IntentParser:
         # The classifier said "none" and the catalog says a name: an even call.
         result = self._whole_content(IntentResult("play", confidence=RESCUED_CONFIDENCE, text=norm), tokens, spans)
         return result if result.entities else None
+
+    def _whole_credit(self, tagged: list[tuple[str, int, int]], tokens: list[str]) -> list[tuple[str, int, int]]:
+        """An artist after "by" that the tagger cut at "and"/"of"/"the" ("by iron | and wine", "by lamb | of
+        god") runs to the end of the request (or to "on", "from", "please"...), unless the catalog knows the
+        shorter name better than the longer."""
+        out = list(tagged)
+        for kind, a, b in tagged:
+            if kind != "artist" or a == 0 or tokens[a - 1] != "by" or b >= len(tokens) or tokens[b] not in _CREDIT_JOINERS:
+                continue
+            end = b + 1
+            while end < len(tokens) and tokens[end] not in _CREDIT_ENDS:
+                end += 1
+            if end - a > UNRESOLVED_MAX_WORDS or end == b + 1:
+                continue
+            if self.gazetteer is not None:
+                alone = self.gazetteer.match(" ".join(tokens[a:b]), "artist", limit=1)
+                whole = self.gazetteer.match(" ".join(tokens[a:end]), "artist", limit=1)
+                if alone and alone[0].confident and (not whole or whole[0].score < alone[0].score):
+                    continue  # "by adele and ...": the catalog's Adele
+            out = [s for s in out if not (s[1] < end and s[2] > a)] + [("artist", a, end)]
+        return sorted(out, key=lambda s: s[1])
 
     def _unknown_name(self, result: IntentResult) -> IntentResult:
         """"play abhi the nomad": the tagger found nothing and the catalog knows no such name; the
