@@ -22,6 +22,7 @@ import argparse
 import asyncio
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -43,7 +44,7 @@ from spoken_commands import KINDS, Command, load_catalog, make_commands, used_ke
 
 HELDOUT_SEED = 21
 TRAIN_SEED = 2121
-DEFAULT_COMMANDS = {"heldout": 80, "train": 180}
+DEFAULT_COMMANDS = {"heldout": 96, "train": 180}
 HELDOUT_RESERVE = 400      # the train set avoids every name of the first 400 held-out commands
 QUICK_COMMANDS = 8
 DEFAULT_SNRS = "clean,10,0"
@@ -151,10 +152,10 @@ class Connection:
             self.events.append(msg)
             self.changed.set()
 
-    async def wait_for(self, pred, timeout_s: float) -> dict | None:
-        """The first event (from now on or already seen since `mark`) for which `pred` holds."""
+    async def wait_for(self, pred, timeout_s: float, since: int = 0) -> dict | None:
+        """The first event from index `since` on (already received or still to come) for which `pred` holds."""
         deadline = time.monotonic() + timeout_s
-        seen = 0
+        seen = since
         while True:
             for ev in self.events[seen:]:
                 if pred(ev):
@@ -234,8 +235,7 @@ async def stream_item(conn: Connection, item: Item, clip: np.ndarray, tail: np.n
     await conn.wait_for(lambda e: e.get("request") == f"e{k}", 30)
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline and not _settled(_utterances(conn.of_source(source))):
-        await conn.wait_for(lambda e: e.get("source") == source and e.get("type") in
-                            ("vad.end", "transcript.final", "intent", "error"), deadline - time.monotonic())
+        await conn.wait_for(lambda e: e.get("source") == source, deadline - time.monotonic(), since=len(conn.events))
     # recommendations follow their intent in the same queue: a pong after them means all have arrived
     await ws.send(json.dumps({"type": "ping", "id": f"p{k}"}))
     await conn.wait_for(lambda e: e.get("type") == "pong" and e.get("request") == f"p{k}", 30)
@@ -257,7 +257,9 @@ def _collect(utts: dict[str, dict], speech_end_t: float, timed_out: bool, tail_s
         if intent else None,
         "items": [{"title": i.get("title"), "artist": i.get("artist")} for i in recs["items"][:5]] if recs else None,
         "utterances": len(utts),
-        "vad_end": [u["end"].get("reason") for u in utts.values() if "end" in u],
+        "vad_end": [u["end"].get("reason") + ("" if u["end"].get("accepted", True) else " (too short)")
+                    for u in utts.values() if "end" in u],
+        "rejected_finals": [u["final"].get("text") for u in utts.values() if "final" in u and not u["final"].get("accepted")],
         "errors": [u["error"].get("message") for u in utts.values() if "error" in u],
         "timed_out": timed_out,
         "tail_sent_s": round(max(tail_sent_s, 0.0), 2),
@@ -283,45 +285,85 @@ async def typed_ceiling(conn: Connection, commands: list[Command]) -> dict[str, 
     return out
 
 
-async def run_daemon_bench(items: list[Item], commands: list[Command], maker: ClipMaker, args) -> dict:
+async def _open(url: str) -> Connection:
     from websockets.asyncio.client import connect
+
+    conn = Connection(await connect(url, max_size=None))
+    await conn.wait_for(lambda e: e.get("type") == "hello", 30)
+    return conn
+
+
+def export_commit(rev: str) -> tuple[Path, str]:
+    """`git archive` of `rev` under runs/spoken_e2e/tree-<sha> (reused when present): its daemon runs, not the working tree's."""
+    try:
+        sha = subprocess.run(["git", "rev-parse", "--short", rev], cwd=REPO, capture_output=True, text=True,
+                             check=True, timeout=30).stdout.strip()
+    except subprocess.CalledProcessError:
+        raise ValueError(f"--at: no such commit {rev!r}") from None
+    tree = OUT_DIR / f"tree-{sha}"
+    if not (tree / "assistant" / "__init__.py").is_file():
+        tree.mkdir(parents=True, exist_ok=True)
+        archive = subprocess.run(["git", "archive", sha], cwd=REPO, capture_output=True, check=True, timeout=300).stdout
+        subprocess.run(["tar", "-x", "-C", str(tree)], input=archive, check=True, timeout=300)
+    return tree, sha
+
+
+async def run_daemon_bench(items: list[Item], commands: list[Command], maker: ClipMaker, args) -> dict:
+    from websockets.exceptions import ConnectionClosed
 
     from daemon_common import DaemonProcess, ensure_model
 
+    tree = Path(args.tree) if args.tree else REPO
     with tempfile.TemporaryDirectory(prefix="spoken-e2e-") as td:
         tmp = Path(td)
-        model, model_name = ensure_model(tmp, args.model)
+        if args.model or tree == REPO:
+            model, model_name = ensure_model(tmp, args.model)
+        else:
+            model, model_name = tree / "models" / "asr.pt", "models/asr.pt"
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        daemon = DaemonProcess(tmp, model, env, extra_args=["--input", "none"])
+        daemon = DaemonProcess(tmp, model, env, extra_args=["--input", "none"], cwd=tree)
+        conn = None
         try:
             t0 = time.monotonic()
             await daemon.wait_ready(need_listening=False, timeout_s=600)
             print(f"daemon ready in {time.monotonic() - t0:.0f} s on port {daemon.port}", flush=True)
-            records = []
-            async with connect(daemon.url, max_size=None) as ws:
-                conn = Connection(ws)
-                hello = await conn.wait_for(lambda e: e.get("type") == "hello", 30)
-                status = hello["snapshot"]["status"] if hello else {}
-                ceiling = await typed_ceiling(conn, commands) if not args.no_typed else {}
-                t_run = time.monotonic()
-                for k, it in enumerate(items):
-                    clip, speech_s = maker.clip(it.voice, it.command.id, it.command.text, it.snr_db)
-                    full, _ = maker.clip(it.voice, it.command.id, it.command.text, it.snr_db,
-                                         trail_s=0.5 + TAIL_S)
+            records, reconnects = [], 0
+            conn = await _open(daemon.url)
+            hello = next((e for e in conn.events if e.get("type") == "hello"), None)
+            status = hello["snapshot"]["status"] if hello else {}
+            ceiling = await typed_ceiling(conn, commands) if not args.no_typed else {}
+            t_run = time.monotonic()
+            for k, it in enumerate(items):
+                clip, speech_s = maker.clip(it.voice, it.command.id, it.command.text, it.snr_db)
+                full, _ = maker.clip(it.voice, it.command.id, it.command.text, it.snr_db, trail_s=0.5 + TAIL_S)
+                try:
                     got = await stream_item(conn, it, clip, full[len(clip):], speech_s, args.speed, args.timeout_s, k)
-                    records.append(_record(it, got, speech_s, ceiling.get(it.command.id)))
-                    r = records[-1]
-                    print(f"[{k + 1}/{len(items)}] {'HIT ' if r['hit'] else 'miss'} {snr_label(it.snr_db):>6} "
-                          f"{it.voice.label:<28} {it.command.text!r} -> {r['transcript']!r}"
-                          + ("" if r["hit"] else f" ({r['miss']})"), flush=True)
-                stream_s = time.monotonic() - t_run
-                conn.task.cancel()
+                except ConnectionClosed as exc:  # say so, reconnect, go on with the next command
+                    got = _collect({}, 0.0, True, 0.0)
+                    got["errors"] = [f"connection closed: {exc}"]
+                    reconnects += 1
+                    conn.task.cancel()
+                    conn = await _open(daemon.url)
+                records.append(_record(it, got, speech_s, ceiling.get(it.command.id)))
+                r = records[-1]
+                print(f"[{k + 1}/{len(items)}] {'HIT ' if r['hit'] else 'miss'} {snr_label(it.snr_db):>6} "
+                      f"{it.voice.label:<28} {it.command.text!r} -> {r['transcript']!r}"
+                      + ("" if r["hit"] else f" ({r['miss']})") + (f" {r['errors']}" if r["errors"] else ""),
+                      flush=True)
+            stream_s = time.monotonic() - t_run
             rss = daemon.memory_mb()
         finally:
+            if conn is not None:
+                conn.task.cancel()
+                await conn.ws.close()
             code = daemon.stop()
             log_tail = daemon.log.read_text(errors="replace")[-2000:] if daemon.log.exists() else ""
+            if daemon.log.exists():
+                OUT_DIR.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(daemon.log, OUT_DIR / f"daemon-{args.voices}.log")
     return {"records": records, "model": model_name, "status": status, "stream_s": round(stream_s, 1),
-            "daemon_exit": code, "daemon_memory": rss, "daemon_log_tail": log_tail if code not in (0, -15) else ""}
+            "reconnects": reconnects, "daemon_exit": code, "daemon_memory": rss,
+            "daemon_log_tail": log_tail if code not in (0, -15) else ""}
 
 
 def _record(it: Item, got: dict, speech_s: float, typed: dict | None) -> dict:
@@ -440,7 +482,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--voices", choices=("heldout", "train"), default="heldout",
                     help="heldout: the reserved voices (the benchmark); train: training voices and other songs (validation)")
-    ap.add_argument("--commands", type=int, default=None, help="number of commands (default 80 heldout, 180 train)")
+    ap.add_argument("--commands", type=int, default=None, help="number of commands (default 96 heldout, 180 train)")
     ap.add_argument("--quick", action="store_true", help=f"{QUICK_COMMANDS} commands")
     ap.add_argument("--snr", default=DEFAULT_SNRS, help=f"noise levels, comma separated (default {DEFAULT_SNRS})")
     ap.add_argument("--noise", default=str(DEFAULT_NOISE), help="noise file (default ../shared/data/noise/kitchen.flac)")
@@ -449,6 +491,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--speed", type=float, default=1.0, help=f"send audio this many times faster than real time (max {MAX_SPEED})")
     ap.add_argument("--timeout-s", type=float, default=30.0, help="per command, after the audio ends")
     ap.add_argument("--model", help="recognizer checkpoint (default: the shipped models/asr.pt)")
+    ap.add_argument("--at", metavar="REV", help="run the daemon of this commit (a git archive under runs/), not the working tree")
     ap.add_argument("--no-typed", action="store_true", help="skip the typed-query ceiling")
     ap.add_argument("--out", help="results JSON (default runs/spoken_e2e/results-<voices>.json)")
     ap.add_argument("--write-results", action="store_true", help="replace the section in bench/RESULTS.md and the README table")
@@ -476,6 +519,14 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, ValueError, RuntimeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    args.tree, commit = None, git_commit()
+    if args.at and not args.dump:
+        try:
+            tree, sha = export_commit(args.at)
+        except (ValueError, OSError, subprocess.SubprocessError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        args.tree, commit = str(tree), f"{sha} (exported; the working tree's changes not included)"
     seed = HELDOUT_SEED if args.voices == "heldout" else TRAIN_SEED
     maker = ClipMaker(CACHE_DIR, noise, seed)
     items = build_plan(commands, voices, snrs)
@@ -491,7 +542,7 @@ def main(argv: list[str] | None = None) -> int:
     status = result.pop("status") or {}
     result.update(
         command_line="bench/spoken_e2e.py " + " ".join(argv if argv is not None else sys.argv[1:]),
-        date=datetime.now(timezone.utc).strftime("%Y-%m-%d"), commit=git_commit(), seed=seed,
+        date=datetime.now(timezone.utc).strftime("%Y-%m-%d"), commit=commit, seed=seed,
         load_avg=load_avg, voices=[v.label for v in voices], snrs=[snr_label(s) for s in snrs],
         final_pass=(status.get("asr") or {}).get("final_pass", "unknown"), wall_s=round(time.monotonic() - t0, 1),
         speed=args.speed)
