@@ -259,6 +259,7 @@ def _collect(utts: dict[str, dict], speech_end_t: float, timed_out: bool, tail_s
         "utterances": len(utts),
         "vad_end": [u["end"].get("reason") + ("" if u["end"].get("accepted", True) else " (too short)")
                     for u in utts.values() if "end" in u],
+        "catalog_names": [n for f in finals for n in (f.get("names") or [])],
         "rejected_finals": [u["final"].get("text") for u in utts.values() if "final" in u and not u["final"].get("accepted")],
         "errors": [u["error"].get("message") for u in utts.values() if "error" in u],
         "timed_out": timed_out,
@@ -352,6 +353,7 @@ async def run_daemon_bench(items: list[Item], commands: list[Command], maker: Cl
                       flush=True)
             stream_s = time.monotonic() - t_run
             rss = daemon.memory_mb()
+            final_pass = _final_pass_counts(daemon)
         finally:
             if conn is not None:
                 conn.task.cancel()
@@ -362,8 +364,23 @@ async def run_daemon_bench(items: list[Item], commands: list[Command], maker: Cl
                 OUT_DIR.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(daemon.log, OUT_DIR / f"daemon-{args.voices}.log")
     return {"records": records, "model": model_name, "status": status, "stream_s": round(stream_s, 1),
-            "reconnects": reconnects, "daemon_exit": code, "daemon_memory": rss,
+            "reconnects": reconnects, "final_pass_counts": final_pass, "load_avg_end": f"{os.getloadavg()[0]:.1f}",
+            "daemon_exit": code, "daemon_memory": rss,
             "daemon_log_tail": log_tail if code not in (0, -15) else ""}
+
+
+def _final_pass_counts(daemon) -> dict[str, float]:
+    """The daemon's assistant_final_pass_total by outcome (whisper, ctc, budget, busy, failed), from /metrics."""
+    try:
+        text = daemon.metrics()
+    except OSError:
+        return {}
+    out: dict[str, float] = {}
+    for line in text.splitlines():
+        if line.startswith("assistant_final_pass_total{"):
+            label = line.split("{", 1)[1].split("}", 1)[0]
+            out[label.split("=", 1)[-1].strip('"')] = float(line.rsplit(" ", 1)[1])
+    return out
 
 
 def _record(it: Item, got: dict, speech_s: float, typed: dict | None) -> dict:
@@ -393,58 +410,98 @@ def git_commit() -> str:
         return "unknown"
 
 
-def report(result: dict, args, voices: list[VoiceSetting], snrs: list[str]) -> str:
-    """The markdown section for bench/RESULTS.md."""
+def report(result: dict, path: Path | None = None) -> str:
+    """The markdown section for bench/RESULTS.md, from a results dict (as written to the JSON file)."""
     from daemon_common import machine, percentile
     from spoken_score import markdown_tables, pct, summarize
 
-    recs = result["records"]
+    recs, snrs, voices = result["records"], result["snrs"], result["voices"]
     s = summarize(recs)
     typed = [r for r in recs if "typed_hit" in r and r["snr"] == snrs[0]]
     lat = [r["recs_after_speech_ms"] for r in recs if r.get("recs_after_speech_ms") is not None]
     n_cmd = len({r["id"] for r in recs})
     kinds = ", ".join(f"{k} {len({r['id'] for r in recs if r['kind'] == k})}" for k in KINDS)
+    speakers = {v.rsplit(" x", 1)[0] for v in voices}
+    kind = result.get("voices_kind", "heldout")
+    who = "held-out (reserved, never trained on)" if kind == "heldout" else "training (validation set)"
     lines = [
         SECTION, "",
-        f"`{result['command_line']}`, {result['date']}, commit {result['commit']}, {machine()}, "
-        f"load average {result['load_avg']} at the start (other engineers' jobs). The script starts the daemon "
-        f"(`serve --input none`, shipped models: {result['model']}, final pass {result['final_pass']}) and streams "
-        f"each clip as remote audio over `/ws` (16 kHz int16, 20 ms frames, {args.speed:g}x real time), one after "
-        f"another; {n_cmd} commands ({kinds}) "
-        f"from the default catalog, seed {result['seed']}, each said by one of {len(voices)} {args.voices} voice "
-        f"settings ({len({v.speaker for v in voices})} voices x 2 speeds) at every noise level: "
-        f"{len(recs)} clips in {result['stream_s'] / 60:.1f} min. Noise: real kitchen noise, SNR over the speech, "
-        "seeded offset, 0.5 s of quiet (with the noise) before and after.", "",
+        f"`{result['command_line']}`, {result['date']}, commit {result['commit']}, "
+        f"{result.get('machine') or machine()}, load average {result['load_avg']} at the start (other engineers' "
+        f"jobs). The script starts the daemon (`serve --input none`, shipped models: {result['model']}, final pass "
+        f"{result['final_pass']}) and streams each clip as remote audio over `/ws` (16 kHz int16, 20 ms frames, "
+        f"{result['speed']:g}x real time), one after another; {n_cmd} commands ({kinds}) from the default catalog, "
+        f"seed {result['seed']}, each said by one of {len(voices)} {who} voice settings ({len(speakers)} voices x 2 "
+        f"speeds) at every noise level: {len(recs)} clips in {result['stream_s'] / 60:.1f} min. Noise: the real "
+        "kitchen noise of ../shared/data/noise, SNR over the speech, seeded offset; 0.5 s of quiet (with the noise "
+        "going on) before and after the speech.", "",
         "Hit: the named song first in the recommendations (the artist for artist-only requests; for \"like X\" "
-        "the name X in the intent's slots), names compared normalized and fuzzily (ratio >= 90, spaces ignored).", "",
-        markdown_tables(s, [v.label for v in voices], snrs, list(KINDS)),
+        "the name X in the intent's slots), names compared normalized and fuzzily (ratio >= 90, spaces ignored). "
+        "Misses by their first cause: no accepted final, intent `none`, no recommendations, the name's words not "
+        "in the final, or another item although the name was heard.", "",
+        markdown_tables(s, voices, snrs, list(KINDS)),
     ]
+    heard = ", ".join(f"{k} {100 * sum(r['heard'] for r in recs if r['snr'] == k) / max(1, sum(r['snr'] == k for r in recs)):.0f} %"
+                      for k in snrs)
+    lines.append(f"The named song and artist words in the final transcript: {heard}.")
     if typed:
         th = sum(r["typed_hit"] for r in typed)
         lines.append(f"The same {len(typed)} commands typed (`query`, a perfect transcript): {th}/{len(typed)} "
-                     f"({100 * th / len(typed):.0f} %) hit; the gap to the clean figure is the recognizer's.")
+                     f"({100 * th / len(typed):.0f} %) hit; the rest of the gap to the clean figure is the recognizer's.")
     if lat:
         lines.append(f"Recommendations after the end of speech (as streamed): median {percentile(lat, 50):.0f} ms, "
-                     f"p95 {percentile(lat, 95):.0f} ms (includes the 400 ms hangover).")
+                     f"p95 {percentile(lat, 95):.0f} ms (the 400 ms hangover included).")
+    if result.get("final_pass_counts"):
+        fp = ", ".join(f"{k} {v:g}" for k, v in result["final_pass_counts"].items())
+        lines.append(f"Finals by the daemon's final-pass outcome (/metrics `assistant_final_pass_total`): {fp}; "
+                     f"load average {result.get('load_avg_end', '?')} at the end.")
     timeouts = sum(r["timed_out"] for r in recs)
     split = sum(r["utterances"] > 1 for r in recs)
     lines.append(f"Clips cut into several utterances by the VAD: {split}; clips with no answer within "
-                 f"{args.timeout_s:g} s: {timeouts}.")
-    misses = [r for r in recs if not r["hit"]][:12]
+                 f"{result.get('timeout_s', 30):g} s: {timeouts}; reconnections: {result.get('reconnects', 0)}.")
+    misses = [r for k in snrs for r in [r for r in recs if not r["hit"] and r["snr"] == k][:5]]
     if misses:
-        lines += ["", "Some misses (said -> final transcript -> first song or slots):", ""]
+        lines += ["", "The first misses at each level (said -> final transcript -> first song, or the slots):", ""]
         for r in misses:
             got = (f"{r['items'][0]['title']} / {r['items'][0]['artist']}" if r.get("items")
-                   else json.dumps((r.get("intent") or {}).get("slots")))
+                   else json.dumps((r.get("intent") or {}).get("slots"), ensure_ascii=False))
             lines.append(f"- {r['snr']}, {r['voice']}: \"{r['text']}\" -> \"{r['transcript']}\" -> {got} ({r['miss']})")
     headline = ", ".join(f"{k} {pct(s['by_snr'][k])}" for k in snrs if k in s["by_snr"])
-    lines += ["", f"Headline: {headline} (issue 21's targets: >= 95 % clean, >= 90 % at 10 dB, >= 80 % at 0 dB)."]
+    lines += ["", f"Headline: {headline} (issue 21's targets: >= 95 % clean, >= 90 % at 10 dB, >= 80 % at 0 dB). "
+              f"Every command, event and score: `{_rel(path) if path else f'runs/spoken_e2e/results-{kind}.json'}` (not committed)."]
     return "\n".join(lines) + "\n"
 
 
-def readme_table(result: dict, snrs: list[str]) -> str:
+def _rel(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(REPO))
+    except ValueError:
+        return str(path)
+
+
+def _machine() -> str:
+    from daemon_common import machine
+
+    return machine()
+
+
+def publish(result: dict, path: Path, write: bool) -> None:
+    """Print the section; with `write`, put it in bench/RESULTS.md (and, for held-out voices, the README table)."""
+    section = report(result, path)
+    print("\n" + section)
+    print(f"results: {path}")
+    if write:
+        RESULTS_MD.write_text(replace_section(RESULTS_MD.read_text(encoding="utf-8"), section), encoding="utf-8")
+        held = result.get("voices_kind", "heldout") == "heldout"
+        if held:
+            README.write_text(replace_readme(README.read_text(encoding="utf-8"), readme_table(result)), encoding="utf-8")
+        print(f"updated {RESULTS_MD.relative_to(REPO)}" + (" and README.md" if held else ""))
+
+
+def readme_table(result: dict) -> str:
     from spoken_score import pct, summarize
 
+    snrs = result["snrs"]
     s = summarize(result["records"])
     n_cmd = len({r["id"] for r in result["records"]})
     head = "| spoken command, held-out voices | " + " | ".join(snrs) + " |\n|---|" + "---|" * len(snrs)
@@ -494,8 +551,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--at", metavar="REV", help="run the daemon of this commit (a git archive under runs/), not the working tree")
     ap.add_argument("--no-typed", action="store_true", help="skip the typed-query ceiling")
     ap.add_argument("--out", help="results JSON (default runs/spoken_e2e/results-<voices>.json)")
+    ap.add_argument("--from-results", metavar="JSON", help="report (and with --write-results, write) a saved run; runs nothing")
     ap.add_argument("--write-results", action="store_true", help="replace the section in bench/RESULTS.md and the README table")
     args = ap.parse_args(argv)
+    if args.from_results:
+        try:
+            result = json.loads(Path(args.from_results).read_text(encoding="utf-8"))
+            result.setdefault("voices_kind", "train" if "--voices train" in result.get("command_line", "") else "heldout")
+        except (OSError, ValueError) as exc:
+            print(f"error: --from-results: {exc}", file=sys.stderr)
+            return 2
+        publish(result, Path(args.from_results), args.write_results)
+        return 0
     if not 0.1 <= args.speed <= MAX_SPEED:
         print(f"error: --speed must be between 0.1 and {MAX_SPEED} (the daemon drops faster audio), got {args.speed}",
               file=sys.stderr)
@@ -545,23 +612,14 @@ def main(argv: list[str] | None = None) -> int:
         date=datetime.now(timezone.utc).strftime("%Y-%m-%d"), commit=commit, seed=seed,
         load_avg=load_avg, voices=[v.label for v in voices], snrs=[snr_label(s) for s in snrs],
         final_pass=(status.get("asr") or {}).get("final_pass", "unknown"), wall_s=round(time.monotonic() - t0, 1),
-        speed=args.speed)
+        speed=args.speed, timeout_s=args.timeout_s, voices_kind=args.voices, machine=_machine())
     from spoken_score import summarize
 
     result["summary"] = summarize(result["records"])
     out = Path(args.out) if args.out else OUT_DIR / f"results-{args.voices}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=1, default=str), encoding="utf-8")
-    labels = [snr_label(s) for s in snrs]
-    section = report(result, args, voices, labels)
-    print("\n" + section)
-    print(f"results: {out}")
-    if args.write_results:
-        RESULTS_MD.write_text(replace_section(RESULTS_MD.read_text(encoding="utf-8"), section), encoding="utf-8")
-        if args.voices == "heldout":
-            README.write_text(replace_readme(README.read_text(encoding="utf-8"), readme_table(result, labels)),
-                              encoding="utf-8")
-        print(f"updated {RESULTS_MD.relative_to(REPO)}" + (" and README.md" if args.voices == "heldout" else ""))
+    publish(result, out, args.write_results)
     return 0
 
 

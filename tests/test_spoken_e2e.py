@@ -147,3 +147,26 @@ def test_results_section_and_readme_splicing():
     assert se.parse_snrs("clean, 10,0dB") == [None, 10.0, 0.0]
     with pytest.raises(SystemExit):
         se.parse_snrs("loud")
+
+
+def test_report_renders_a_saved_run():
+    import spoken_e2e as se
+
+    base = {"kind": "song_by_artist", "voice": "flite/rms x0.9", "text": "play breathe by faith hill",
+            "utterances": 1, "timed_out": False, "recs_after_speech_ms": 600, "typed_hit": True}
+    recs = [{**base, "id": "h000", "snr": "clean", "hit": True, "miss": "", "heard": True,
+             "transcript": "play breathe by faith hill", "items": [{"title": "Breathe", "artist": "Faith Hill"}],
+             "intent": {"name": "play", "slots": {}}},
+            {**base, "id": "h000", "snr": "0 dB", "hit": False, "miss": "name misheard", "heard": False,
+             "transcript": "play breed by faith", "items": [{"title": "Breed", "artist": "Nirvana"}],
+             "intent": {"name": "play", "slots": {}}}]
+    result = {"records": recs, "snrs": ["clean", "0 dB"], "voices": ["flite/rms x0.9"], "command_line": "x",
+              "date": "2026-12-03", "commit": "abc", "machine": "test machine", "load_avg": "1.0", "model": "m",
+              "final_pass": "whisper", "speed": 1.0, "seed": 21, "stream_s": 60.0,
+              "final_pass_counts": {"whisper": 2.0}}
+    text = se.report(result)
+    assert text.startswith(se.SECTION) and "| **all voices** | 100 % (1/1) | 0 % (0/1) |" in text
+    assert "Breed / Nirvana (name misheard)" in text and "1/1 (100 %) hit" in text
+    assert "Headline: clean 100 % (1/1), 0 dB 0 % (0/1)" in text
+    table = se.readme_table(result)
+    assert table.startswith(se.README_START) and "| named song (or artist) first | 100 % (1/1) | 0 % (0/1) |" in table
