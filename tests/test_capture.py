@@ -153,7 +153,7 @@ def test_garbage_from_the_capture_process_is_an_error_not_a_crash():
 
 
 def test_the_real_worker_names_a_device_that_does_not_exist():
-    pytest.importorskip("sounddevice")
+    import sounddevice  # noqa: F401 - a core dependency: missing, this fails rather than skips
 
     async def main():
         async with Run(device="no-such-microphone-42") as run:

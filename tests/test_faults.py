@@ -26,6 +26,7 @@ import subprocess
 
 import pytest
 from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
 
 from daemon_proc import start_daemon, stop_daemon, wait_healthy
 from pulse import VirtualMic, missing_tools
@@ -268,11 +269,11 @@ def test_sigkill_while_feedback_is_written_keeps_every_acknowledged_event(tmp_pa
                         await ws.send(json.dumps({"type": "feedback", "id": fid, "user": fid, "song_id": songs[i % len(songs)],
                                                   "kind": ("played", "like", "dislike", "skip")[i % 4]}))
                         msg = await reply(ws, fid)
-                        assert msg["type"] == "ack", msg
+                        assert msg["type"] == "ack", msg  # fails the test: only the kill may end this loop
                         acked.append(fid)
                         if len(acked) == 150:
                             killed.set()
-            except Exception:  # noqa: BLE001 - the connection dies with the daemon
+            except (ConnectionClosed, OSError):  # the connection dies with the daemon
                 return
 
         async def main() -> None:
@@ -283,7 +284,10 @@ def test_sigkill_while_feedback_is_written_keeps_every_acknowledged_event(tmp_pa
             tasks = [asyncio.create_task(client(n, songs, killed)) for n in range(3)]
             await asyncio.wait_for(killed.wait(), WAIT_S)
             proc.send_signal(signal.SIGKILL)  # mid-stream: the clients are writing their next events
-            await asyncio.wait(tasks, timeout=WAIT_S)
+            done, _ = await asyncio.wait(tasks, timeout=WAIT_S)
+            assert len(done) == len(tasks)
+            for task in done:
+                task.result()  # a client's failed assertion fails the test
 
         asyncio.run(main())
         assert proc.wait(timeout=WAIT_S) == -signal.SIGKILL

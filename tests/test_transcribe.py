@@ -100,11 +100,24 @@ def test_file_transcription_equals_any_chunking(tmp_path, tiny_checkpoint):
         assert np.abs(r - results[0]).max() <= 1e-4
 
 
-def test_int8_quantized_recognizer_runs(tmp_path, tiny_checkpoint):
-    rec = Recognizer.load(AsrConfig(model_path=str(tiny_checkpoint), quantize_int8=True))
-    sess = rec.new_session()
-    sess.accept(np.random.default_rng(5).normal(scale=0.1, size=16000).astype(np.float32))
-    assert isinstance(sess.finish(), str)
+def test_int8_quantized_recognizer_is_quantized_and_close_to_fp32(tmp_path, tiny_checkpoint):
+    """quantize_int8 really swaps in int8 layers, and they give nearly the float model's frame posteriors."""
+    audio = np.random.default_rng(5).normal(scale=0.1, size=16000).astype(np.float32)
+    runs = {}
+    for int8 in (False, True):
+        rec = Recognizer.load(AsrConfig(model_path=str(tiny_checkpoint), quantize_int8=int8))
+        kinds = {type(m).__module__ for m in rec.model.modules()}
+        assert any("quantized" in k for k in kinds) == int8, kinds
+        sess = rec.new_session()
+        sess.accept(audio)
+        assert isinstance(sess.finish(beam=False), str)
+        runs[int8] = np.concatenate(sess.log_probs)
+    lp32, lp8 = runs[False], runs[True]
+    assert lp8.shape == lp32.shape
+    spread = np.abs(lp32 - lp32.mean(axis=1, keepdims=True)).mean()  # how far apart the classes' scores are
+    diff = np.abs(lp8 - lp32)
+    assert diff.mean() < 0.05 * spread and diff.max() < 0.1, (diff.mean(), diff.max(), spread)  # rounding, not another model
+    assert (lp8.argmax(axis=1) == lp32.argmax(axis=1)).mean() >= 0.9
 
 
 def test_ctc_log_likelihood_of_a_text_per_frame(tiny_whisper_checkpoint):
