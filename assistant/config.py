@@ -279,10 +279,10 @@ class RescoreConfig:
     max_lookups: int = 48        # candidates found by catalog look-up and scored by the first pass (cheap) before that
     names_per_span: int = 5      # catalog look-up hits per span of the text
     max_span_words: int = 5      # the longest span looked up
-    min_match: float = 0.6       # a span must match a name this well (0..1, fuzzy or phonetic) to be tried
+    min_match: float = 0.5       # a span must match a name this well (0..1, fuzzy or phonetic) to be tried
     whisper_weight: float = 1.0  # weight of the decoder's log-probability gain (whole sentence)
-    ctc_weight: float = 0.5      # weight of the first pass's log-likelihood gain (all frames)
-    margin: float = 1.0          # a swap needs a combined gain above this
+    ctc_weight: float = 1.0      # weight of the first pass's log-likelihood gain (all frames)
+    margin: float = 4.0          # a swap needs a combined gain above this
 
     def validate(self, s: str) -> None:
         _check(1 <= self.max_candidates <= 64, f"[{s}] max_candidates", "1 to 64", self.max_candidates)

@@ -171,10 +171,16 @@ class Judge:
     """Final text -> hit or miss, through the recommender in this process (memoized per text)."""
 
     def __init__(self):
+        import os
+        import tempfile
+
         from assistant.config import default_config_path, load_config
         from assistant.recommend.service import RecommendService
 
-        self.service = RecommendService(load_config(default_config_path()))
+        # a fresh preference store: the requests recorded while judging must not shape later rankings
+        self.tmp = tempfile.TemporaryDirectory(prefix="rescore-tune-")
+        env = {**os.environ, "ASSISTANT_PREFERENCES_DB_PATH": os.path.join(self.tmp.name, "prefs.sqlite3")}
+        self.service = RecommendService(load_config(default_config_path(), environ=env))
         self.memo: dict[str, tuple] = {}
 
     def answer(self, text: str):
@@ -182,7 +188,7 @@ class Judge:
             if not text:
                 self.memo[text] = (None, None)
             else:
-                intent, rec = self.service.handle_text(text, user="rescore-tune")
+                intent, rec = self.service.handle_text(text, user=None)
                 items = rec.to_dict().get("items", []) if rec is not None else None
                 self.memo[text] = ({"name": intent.intent, "slots": dict(intent.slots)}, items)
         return self.memo[text]
@@ -243,7 +249,8 @@ def main() -> int:
     rows = []
     off = evaluate(results, judge, replace(cfg, enabled=False))
     print("off", json.dumps({k: round(v, 3) for k, v in off.items()}))
-    grid = itertools.product((0.0, 0.5, 1.0), (0.0, 0.1, 0.25, 0.5, 1.0), (-2.0, 0.0, 1.0, 2.0, 4.0, 8.0), (0.6, 0.7, 0.8))
+    grid = itertools.product((0.0, 0.25, 0.5, 1.0), (0.0, 0.25, 0.5, 1.0, 2.0, 4.0), (-4.0, -2.0, 0.0, 1.0, 2.0, 4.0, 8.0),
+                             (0.5, 0.6, 0.7))
     for ww, cw, margin, mm in grid:
         if ww + cw == 0:
             continue
