@@ -12,8 +12,8 @@
       5. on SIGTERM/SIGINT: STOPPING, drop the work in flight (open utterances,
          second passes, queued commands), stop inputs, close clients with 1001,
          close the music service (the preference store), all within
-         SHUTDOWN_S; `serve` then exits without waiting for a job that still
-         runs on a worker thread (a decode inside a C call)
+         SHUTDOWN_S; `serve` then ends the process at once, without waiting
+         for a job that still runs on a worker thread (a decode inside a C call)
 
 A component that fails to load leaves the daemon serving with the reason in
 `status` (and `unavailable` errors), rather than exiting in a restart loop.
@@ -32,6 +32,7 @@ import signal
 import sys
 import time
 from collections.abc import Callable
+from typing import NoReturn
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -363,8 +364,6 @@ class Daemon:
             except Exception as exc:  # noqa: BLE001 - a bug too is reported, and the rest keeps serving
                 self.ctx.asr_unavailable = _load_error("speech recognizer", exc)
                 self.asr_state = {"ready": False, "error": self.ctx.asr_unavailable}
-            finally:
-                self.ctx.loading_done.set()  # the audio kept meanwhile is recognized now (or told why not)
 
         async def music() -> None:
             try:
@@ -389,16 +388,19 @@ class Daemon:
             self.final_pass_state = {"final_pass": "whisper", "final_pass_error": getattr(second, "load_notice", None),
                                      "final_pass_model": getattr(second, "model_name", None)}
 
-        await asyncio.gather(recognizer(), music(), second_pass())
-        rec, music_service = self.ctx.recognizer, self.commands.music
-        if rec is not None and music_service is not None:
-            phrases = await self.music_worker.call(music_service.bias_phrases)
-            if self.config.listen.mode == "wake_phrase":
-                phrases.append(self.config.listen.wake_phrase)
-            await self.asr.call(rec.set_bias, phrases)
-            log.info("recognizer biased towards %d catalog names", len(phrases))
-            if self.ctx.second_pass is not None:
-                await self.final_pass_worker.call(self.ctx.second_pass.set_names, phrases)
+        try:
+            await asyncio.gather(recognizer(), music(), second_pass())
+            rec, music_service = self.ctx.recognizer, self.commands.music
+            if rec is not None and music_service is not None:
+                phrases = await self.music_worker.call(music_service.bias_phrases)
+                if self.config.listen.mode == "wake_phrase":
+                    phrases.append(self.config.listen.wake_phrase)
+                await self.asr.call(rec.set_bias, phrases)
+                log.info("recognizer biased towards %d catalog names", len(phrases))
+                if self.ctx.second_pass is not None:
+                    await self.final_pass_worker.call(self.ctx.second_pass.set_names, phrases)
+        finally:  # the audio kept meanwhile is recognized now, with the catalog's names (or told why not)
+            self.ctx.loading_done.set()
         self.publish_status()
 
     async def _run_local(self) -> None:
@@ -489,8 +491,6 @@ class Daemon:
         wait_s = max(0.0, min(WORKER_STOP_S, deadline - time.monotonic()))
         done = await asyncio.gather(*(w.stop(wait_s) for w in workers))
         self.abandoned = [w.name for w, ok in zip(workers, done) if not ok]
-        if self.abandoned:
-            log.warning("exiting without waiting for the job in flight on: %s", ", ".join(self.abandoned))
 
     @staticmethod
     async def _bounded(aw, timeout_s: float, what: str) -> bool:
@@ -504,15 +504,20 @@ class Daemon:
         return False
 
 
-def serve(daemon: Daemon) -> int:
-    """Run `daemon` until SIGTERM/SIGINT (or its input ends) and return its exit status, promptly: when a worker
-    thread still runs a job that was dropped (a decode), the process exits without joining it (os._exit, after
-    the store was closed and the logs flushed), since Python would otherwise wait for that thread at exit."""
+def serve(daemon: Daemon) -> NoReturn:
+    """Run `daemon` until SIGTERM/SIGINT (or its input ends), then end the process at once with its exit status.
+
+    Once run() has returned, everything worth keeping is saved (the preference store closed, every
+    client told); the logs are flushed and the process ends with os._exit, without Python's own teardown:
+    unloading torch, faiss and the models takes about 2 s in C on a busy 2-core machine, and a worker
+    thread still running a dropped job (a decode inside a C call) would be waited for.
+    """
     code = asyncio.run(daemon.run())
     if daemon.abandoned:
-        logging.shutdown()
-        for stream in (sys.stdout, sys.stderr):
-            with contextlib.suppress(Exception):
-                stream.flush()
-        os._exit(code)
-    return code
+        log.warning("exiting without waiting for the job in flight on: %s", ", ".join(daemon.abandoned))
+    log.info("exiting (status %d)", code)
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(code)

@@ -42,6 +42,16 @@ class SlowLoad:
         self.gate.set()
 
 
+class BiasRecordingRecognizer(FakeRecognizer):
+    """Counts sessions opened before the catalog's names were set (kept audio must wait for them too)."""
+
+    unbiased_sessions = 0
+
+    def new_session(self):
+        self.unbiased_sessions += not self.bias
+        return super().new_session()
+
+
 def startup_config(**server):
     cfg = make_config(**server)
     return dataclasses.replace(cfg, wyoming=WyomingConfig(enabled=True, port=0))
@@ -91,7 +101,7 @@ def held_audio_samples() -> int:
 
 
 def test_wyoming_and_websocket_audio_sent_while_starting_are_answered_once_ready():
-    load = SlowLoad()
+    load = SlowLoad(BiasRecordingRecognizer())
 
     async def main():
         async with starting(startup_config(), load) as d:
@@ -120,6 +130,7 @@ def test_wyoming_and_websocket_audio_sent_while_starting_are_answered_once_ready
             assert code == 200 and health["state"] == "ready" and health["ready"] is True
 
     arun(main())
+    assert load.recognizer.unbiased_sessions == 0  # decoded with the catalog's names, like any later audio
 
 
 def test_a_client_flooding_audio_while_starting_is_bounded_and_told():
