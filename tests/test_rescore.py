@@ -180,6 +180,10 @@ def test_the_decoder_scores_what_it_wrote_above_a_changed_text(passes, tmp_path)
     assert np.isfinite(own) and own > other
     # a batch scores each sentence about as it would alone (dynamic int8 scales activations per batch: within 1 nat)
     assert hyp.scorer.score([hyp.raw_text])[0] == pytest.approx(own, abs=1.0)
+    # the gain of one text over another, scored from where they differ, is the difference of their scores
+    changed = hyp.raw_text + " by the killers"
+    assert hyp.scorer.gains([(changed, hyp.raw_text)])[0] == pytest.approx(other - own, abs=1.0)
+    assert hyp.scorer.gains([(hyp.raw_text, hyp.raw_text)]) == [0.0]
 
 
 # Real artists that the default catalog (index/default_catalog.csv) does not have.

@@ -80,36 +80,82 @@ class WhisperTextScorer:
     """Teacher-forced log probability of texts under one utterance's encoder output.
 
     `score(texts)` -> the total log probability of each text's tokens and the end of text, after
-    `prompt` (the same start sequence the decoding used). One batched decoder call."""
+    `prompt` (the same start sequence the decoding used). The prompt runs once (its keys and values
+    are shared by every text), the texts in one batched call, and the 52 k-word output projection
+    only where a text token is predicted."""
 
     def __init__(self, decoder, enc: torch.Tensor, tokenizer, prompt: Sequence[int]):
         self.decoder, self.enc, self.tokenizer, self.prompt = decoder, enc, tokenizer, list(prompt)
-        self._cross = None
+        self._prefix = None  # (cross keys, the prompt's cache, the prompt's last hidden state)
+
+    def _start(self):
+        if self._prefix is None:
+            cross = self.decoder.cross_keys(self.enc)
+            hidden, cache = self.decoder.hidden(torch.tensor([self.prompt], dtype=torch.long), cross)
+            self._prefix = (cross, cache, hidden[0, -1:])
+        return self._prefix
 
     def score(self, texts: Sequence[str]) -> list[float]:
-        if not texts:
+        """The total log probability of each text (its tokens and the end of text)."""
+        seqs = self._encode(texts)
+        return self._sums(seqs, [0] * len(seqs))
+
+    def gains(self, pairs: Sequence[tuple[str, str]]) -> list[float]:
+        """score(a) - score(b) for each (a, b); the tokens the two share at the start cancel, so only the
+        ones after it are projected onto the vocabulary."""
+        if not pairs:
             return []
+        texts = list(dict.fromkeys(t for pair in pairs for t in pair))
+        seqs = dict(zip(texts, self._encode(texts)))
+        start = {t: len(seqs[t]) for t in texts}  # the first token each text must be scored from
+        shared = []
+        for a, b in pairs:
+            sa, sb = seqs[a], seqs[b]
+            n = 0
+            while n < min(len(sa), len(sb)) and sa[n] == sb[n]:
+                n += 1
+            shared.append(n)
+            start[a], start[b] = min(start[a], n), min(start[b], n)
+        order = list(seqs)
+        partial = dict(zip(order, self._sums([seqs[t] for t in order], [start[t] for t in order], keep_terms=True)))
+        out = []
+        for (a, b), n in zip(pairs, shared):
+            out.append(float(sum(partial[a][n - start[a]:]) - sum(partial[b][n - start[b]:])))
+        return out
+
+    def _encode(self, texts: Sequence[str]) -> list[list[int]]:
         tok = self.tokenizer
-        seqs = [tok.encode(" " + t.strip()) + [tok.eot] for t in texts]
-        limit = self.decoder.dims.max_positions - len(self.prompt)
-        if limit <= 1:
-            return [float("-inf")] * len(texts)
-        seqs = [s[:limit] for s in seqs]
-        width = max(len(s) for s in seqs)
-        n = len(seqs)
+        limit = max(1, self.decoder.dims.max_positions - len(self.prompt))
+        return [tok.encode(" " + t.strip())[:limit - 1] + [tok.eot] for t in texts]
+
+    def _sums(self, seqs: list[list[int]], starts: list[int], keep_terms: bool = False) -> list:
+        """Per sequence the sum of the log probabilities of its tokens from `starts[i]` on (or the terms)."""
+        if not seqs:
+            return []
+        if self.decoder.dims.max_positions - len(self.prompt) <= 1 or not self.prompt:
+            return [[float("-inf")] if keep_terms else float("-inf") for _ in seqs]
+        n, width = len(seqs), max(len(s) for s in seqs)
         with torch.inference_mode():
-            if self._cross is None:
-                self._cross = self.decoder.cross_keys(self.enc)
-            cross = [(k.expand(n, -1, -1, -1), v.expand(n, -1, -1, -1)) for k, v in self._cross]
-            rows = [self.prompt + s + [tok.eot] * (width - len(s)) for s in seqs]
-            tokens = torch.tensor(rows, dtype=torch.long)
-            logits, _ = self.decoder(tokens[:, :-1], cross)
-            lp = logits[:, len(self.prompt) - 1:].float().log_softmax(-1)  # predictions of each text token
-            target = tokens[:, len(self.prompt):]
-            picked = lp.gather(-1, target[..., None])[..., 0]
-            out = []
-            for i, s in enumerate(seqs):
-                out.append(float(picked[i, :len(s)].sum()))
+            cross, cache, last = self._start()
+            hidden = None
+            if width > 1:  # the texts' tokens but the last, after the shared prompt
+                rows = torch.tensor([s[:-1] + [self.tokenizer.eot] * (width - len(s)) for s in seqs], dtype=torch.long)
+                hidden, _ = self.decoder.hidden(rows, [(k.expand(n, -1, -1, -1), v.expand(n, -1, -1, -1)) for k, v in cross],
+                                                [(k.expand(n, -1, -1, -1), v.expand(n, -1, -1, -1)) for k, v in cache])
+            states, targets = [], []
+            for i, (s, a) in enumerate(zip(seqs, starts)):
+                every = torch.cat([last, hidden[i, :len(s) - 1]]) if len(s) > 1 else last  # state j predicts token j
+                states.append(every[a:])
+                targets.extend(s[a:])
+            out: list = []
+            if targets:
+                lp = self.decoder.logits(torch.cat(states)).float().log_softmax(-1)
+                picked = lp.gather(-1, torch.tensor(targets, dtype=torch.long)[:, None])[:, 0].tolist()
+            at = 0
+            for s, a in zip(seqs, starts):
+                terms = picked[at:at + len(s) - a] if targets else []
+                at += len(s) - a
+                out.append(terms if keep_terms else float(sum(terms)))
         return out
 
 
@@ -182,7 +228,10 @@ def candidates(names, chosen: str, other: str, options: RescoreOptions) -> list[
     # names the other pass heard, placed where the chosen text is most like them
     other_words = normalize_text(other).split()
     if other_words and len(other_words) <= MAX_HYPOTHESIS_WORDS and other_words != words:
+        said = set(words)
         for _, _, span in spans(other_words):
+            if all(w in said for w in span.split()):
+                continue  # nothing the chosen text does not say already: its own look-ups cover it
             for hit in names.index.search(span, limit=options.names_per_span, min_score=options.min_match):
                 spoken = normalize_text(hit.name)
                 size = len(spoken.split())
@@ -240,12 +289,12 @@ def score_candidates(cands: Sequence[Candidate], chosen: str, raw: str | None,
         cands, d_ctc = [cands[i] for i in keep], [d_ctc[i] for i in keep]
     d_whisper = [0.0] * len(cands)
     if whisper is not None and options.whisper_weight > 0:
-        texts = []
-        for c in cands:
-            texts.append(render(raw, words, c.start, c.end, c.name))
-            texts.append(render(raw, words, c.start, c.end, None))
-        scores = (whisper.score if hasattr(whisper, "score") else whisper)(texts)
-        d_whisper = [scores[2 * i] - scores[2 * i + 1] for i in range(len(cands))]
+        pairs = [(render(raw, words, c.start, c.end, c.name), render(raw, words, c.start, c.end, None)) for c in cands]
+        if hasattr(whisper, "gains"):
+            d_whisper = whisper.gains(pairs)
+        else:  # a plain function of texts -> total scores
+            scores = whisper([t for pair in pairs for t in pair])
+            d_whisper = [scores[2 * i] - scores[2 * i + 1] for i in range(len(cands))]
     out = []
     for c, w, k in zip(cands, d_whisper, d_ctc):
         out.append(ScoredCandidate(c, w, k, options.whisper_weight * w + options.ctc_weight * k))

@@ -128,6 +128,12 @@ class WhisperDecoder(nn.Module):
 
     def forward(self, tokens: torch.Tensor, cross: list, cache: list | None = None):
         """tokens (B, T) after `cache`'s tokens -> (logits (B, T, vocab), new cache)."""
+        x, new_cache = self.hidden(tokens, cross, cache)
+        return self.logits(x), new_cache
+
+    def hidden(self, tokens: torch.Tensor, cross: list, cache: list | None = None):
+        """tokens (B, T) after `cache`'s tokens -> (last block's output (B, T, d), new cache): `logits` of only
+        the positions a caller needs saves most of the cost when scoring given texts (the vocabulary is 52 k)."""
         offset = 0 if cache is None else cache[0][0].shape[2]
         if offset + tokens.shape[1] > self.dims.max_positions:
             raise AssistantError(f"decoder input of {offset + tokens.shape[1]} tokens exceeds {self.dims.max_positions}")
@@ -137,11 +143,15 @@ class WhisperDecoder(nn.Module):
         for i, block in enumerate(self.blocks):
             x, kv = block(x, cross[i], None if cache is None else cache[i])
             new_cache.append(kv)
+        return x, new_cache
+
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        """`hidden`'s output (..., d) -> logits (..., vocab)."""
         x = self.ln(x.float())  # ... the final norm in fp32, the output projection in the weights' precision
         weight = getattr(self.proj, "weight", None)  # (a dynamic int8 layer has none: it takes fp32)
         if isinstance(weight, torch.Tensor) and weight.dtype != x.dtype:
             x = x.to(weight.dtype)
-        return self.proj(x), new_cache
+        return self.proj(x)
 
 
 def decoder_state_from_ct2(ct2: Ct2Model, dims: DecoderDims) -> dict[str, torch.Tensor]:
