@@ -259,6 +259,7 @@ def _collect(utts: dict[str, dict], speech_end_t: float, timed_out: bool, tail_s
         "utterances": len(utts),
         "vad_end": [u["end"].get("reason") + ("" if u["end"].get("accepted", True) else " (too short)")
                     for u in utts.values() if "end" in u],
+        "utterance_ms": [u["end"].get("duration_ms") for u in utts.values() if "end" in u],
         "catalog_names": [n for f in finals for n in (f.get("names") or [])],
         "rejected_finals": [u["final"].get("text") for u in utts.values() if "final" in u and not u["final"].get("accepted")],
         "errors": [u["error"].get("message") for u in utts.values() if "error" in u],
@@ -506,9 +507,11 @@ def readme_table(result: dict) -> str:
     n_cmd = len({r["id"] for r in result["records"]})
     head = "| spoken command, held-out voices | " + " | ".join(snrs) + " |\n|---|" + "---|" * len(snrs)
     row = "| named song (or artist) first | " + " | ".join(pct(s["by_snr"].get(k, {"n": 0})) for k in snrs) + " |"
-    return (f"{README_START}\nEnd to end ({result['date']}, commit {result['commit']}, `bench/spoken_e2e.py`: "
-            f"{n_cmd} commands naming catalog songs and artists, spoken by voices that never trained the recognizer, "
-            "streamed to the daemon; kitchen noise at the stated SNR; details in `bench/RESULTS.md`):\n\n"
+    sha = str(result["commit"]).split()[0]
+    return (f"{README_START}\nSay a song, get that song (`bench/spoken_e2e.py`, {result['date']}, commit {sha}): "
+            f"{n_cmd} spoken commands naming a catalog song or artist, in voices that never trained the recognizer, "
+            "streamed to the daemon, clean and with kitchen noise; targets 95 / 90 / 80 %. "
+            "Details and misses: `bench/RESULTS.md`.\n\n"
             f"{head}\n{row}\n{README_END}")
 
 
