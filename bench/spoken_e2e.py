@@ -23,6 +23,7 @@ import asyncio
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -442,6 +443,11 @@ def report(result: dict, path: Path | None = None) -> str:
         "in the final, or another item although the name was heard.", "",
         markdown_tables(s, voices, snrs, list(KINDS)),
     ]
+    base = result.get("baseline")
+    if base:
+        same = "the same clips" if base.get("same_clips") else "other clips"
+        before = ", ".join(f"{k} {pct(base['by_snr'][k])}" for k in snrs if k in base["by_snr"])
+        lines.append(f"At commit {base['commit']} ({base['date']}, {same}): {before}.")
     heard = ", ".join(f"{k} {100 * sum(r['heard'] for r in recs if r['snr'] == k) / max(1, sum(r['snr'] == k for r in recs)):.0f} %"
                       for k in snrs)
     lines.append(f"The named song and artist words in the final transcript: {heard}.")
@@ -471,6 +477,20 @@ def report(result: dict, path: Path | None = None) -> str:
     lines += ["", f"Headline: {headline} (issue 21's targets: >= 95 % clean, >= 90 % at 10 dB, >= 80 % at 0 dB). "
               f"Every command, event and score: `{_rel(path) if path else f'runs/spoken_e2e/results-{kind}.json'}` (not committed)."]
     return "\n".join(lines) + "\n"
+
+
+def attach_baseline(result: dict, path: str) -> None:
+    """Put an earlier run's per-level figures beside this one's (`--baseline`)."""
+    from spoken_score import summarize
+
+    base = json.loads(Path(path).read_text(encoding="utf-8"))
+    clips = lambda r: {(x["id"], x["voice"], x["snr"]) for x in r["records"]}  # noqa: E731
+    result["baseline"] = {"commit": str(base["commit"]).split()[0], "date": base["date"],
+                          "by_snr": summarize(base["records"])["by_snr"], "same_clips": clips(base) == clips(result)}
+
+
+def _interrupted(signum, frame) -> None:
+    raise SystemExit(128 + signum)
 
 
 def _rel(path: Path) -> str:
@@ -507,6 +527,10 @@ def readme_table(result: dict) -> str:
     n_cmd = len({r["id"] for r in result["records"]})
     head = "| spoken command, held-out voices | " + " | ".join(snrs) + " |\n|---|" + "---|" * len(snrs)
     row = "| named song (or artist) first | " + " | ".join(pct(s["by_snr"].get(k, {"n": 0})) for k in snrs) + " |"
+    base = result.get("baseline")
+    if base:
+        row += (f"\n| the same at commit {base['commit']} | "
+                + " | ".join(pct(base["by_snr"].get(k, {"n": 0})) for k in snrs) + " |")
     sha = str(result["commit"]).split()[0]
     return (f"{README_START}\nSay a song, get that song (`bench/spoken_e2e.py`, {result['date']}, commit {sha}): "
             f"{n_cmd} spoken commands naming a catalog song or artist, in voices that never trained the recognizer, "
@@ -555,13 +579,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-typed", action="store_true", help="skip the typed-query ceiling")
     ap.add_argument("--out", help="results JSON (default runs/spoken_e2e/results-<voices>.json)")
     ap.add_argument("--from-results", metavar="JSON", help="report (and with --write-results, write) a saved run; runs nothing")
+    ap.add_argument("--baseline", metavar="JSON", help="an earlier run's results file, shown beside this run's figures")
     ap.add_argument("--write-results", action="store_true", help="replace the section in bench/RESULTS.md and the README table")
     args = ap.parse_args(argv)
     if args.from_results:
         try:
             result = json.loads(Path(args.from_results).read_text(encoding="utf-8"))
             result.setdefault("voices_kind", "train" if "--voices train" in result.get("command_line", "") else "heldout")
-        except (OSError, ValueError) as exc:
+            if args.baseline:
+                attach_baseline(result, args.baseline)
+        except (OSError, ValueError, KeyError) as exc:
             print(f"error: --from-results: {exc}", file=sys.stderr)
             return 2
         publish(result, Path(args.from_results), args.write_results)
@@ -607,6 +634,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"wrote {manifest} ({len(items)} clips)")
         return 0
     load_avg = f"{os.getloadavg()[0]:.1f}"
+    for sig in (signal.SIGTERM, signal.SIGINT):  # a kill stops the daemon too (the `finally` runs)
+        signal.signal(sig, _interrupted)
     t0 = time.monotonic()
     result = asyncio.run(run_daemon_bench(items, commands, maker, args))
     status = result.pop("status") or {}
@@ -619,6 +648,11 @@ def main(argv: list[str] | None = None) -> int:
     from spoken_score import summarize
 
     result["summary"] = summarize(result["records"])
+    if args.baseline:
+        try:
+            attach_baseline(result, args.baseline)
+        except (OSError, ValueError, KeyError) as exc:
+            print(f"warning: --baseline not used: {exc}", file=sys.stderr)
     out = Path(args.out) if args.out else OUT_DIR / f"results-{args.voices}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=1, default=str), encoding="utf-8")

@@ -170,3 +170,7 @@ def test_report_renders_a_saved_run():
     assert "Headline: clean 100 % (1/1), 0 dB 0 % (0/1)" in text
     table = se.readme_table(result)
     assert table.startswith(se.README_START) and "| named song (or artist) first | 100 % (1/1) | 0 % (0/1) |" in table
+    result["baseline"] = {"commit": "0ld", "date": "2026-12-02", "same_clips": True,
+                          "by_snr": {"clean": {"hits": 0, "n": 1, "rate": 0.0}, "0 dB": {"hits": 0, "n": 1, "rate": 0.0}}}
+    assert "At commit 0ld (2026-12-02, the same clips): clean 0 % (0/1), 0 dB 0 % (0/1)." in se.report(result)
+    assert "| the same at commit 0ld | 0 % (0/1) | 0 % (0/1) |" in se.readme_table(result)
