@@ -61,6 +61,11 @@ ARTIST_AGREES_BONUS = 0.08  # a title by the artist already named gains this muc
 OTHER_KIND_MIN_SCORE = 0.9  # a span the tagger gave one name kind is taken as another only this close
 UNTAGGED_MAX_WORDS = 6
 _PLAYLIST_WORDS = frozenset({"playlist", "playlists", "list", "mix", "mixtape"})
+# Words that make a request's content something other than one name ("my play list", "entire library").
+_NOT_NAME_WORDS = frozenset({"playlist", "playlists", "list", "library", "album", "albums", "music", "song", "songs",
+                             "track", "tracks", "cover", "covers", "radio", "station", "my", "your", "our", "from",
+                             "recent", "recently", "added", "latest", "newest", "entire", "whole", "everything",
+                             "random", "shuffle", "collection"})
 _CREDIT_JOINERS = frozenset({"and", "of", "the", "n", "with"})  # words inside one artist credit ("iron and wine")
 _CREDIT_ENDS = frozenset({"on", "from", "in", "please", "now", "for", "but", "except", "off", "using", "via"})
 WHOLE_MAX_WORDS = 12
@@ -245,8 +250,9 @@ class IntentParser:
         content = result.content
         words = content.split()
         if not words or len(words) > UNRESOLVED_MAX_WORDS or self.rules._descriptive_only(content) \
-                or set(words) <= _QUERY_STOP or not set(result.query.split()) <= set(words):
-            return result
+                or set(words) <= _QUERY_STOP or not set(result.query.split()) <= set(words) \
+                or _NOT_NAME_WORDS & set(words):
+            return result  # "shuffle entire library", "open playlist", "a recent cover of cherry bomb": no name
         kind = self.options.unresolved_kind
         return replace(result, slots={kind: content}, heard={kind: content}, query="")
 
