@@ -135,7 +135,7 @@ def dump(manifest: Path, out: Path, limit: int) -> list[dict]:
             if c.text and c.whisper is not None:
                 t = time.perf_counter()
                 by_w = c.source == "whisper"
-                other = s.ctc_text if by_w else c.whisper.text
+                other = [s.ctc_text if by_w else c.whisper.text, *s.first.alternatives]
                 cs = candidates(sp.names, c.text, other, wide)
                 sc = score_candidates(cs, c.text, c.whisper.raw_text if by_w else None, c.whisper.scorer,
                                       s.first.log_likelihood, c.whisper.audio_s, wide)

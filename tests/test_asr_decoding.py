@@ -85,3 +85,14 @@ def test_word_ngram_prefers_known_sequences():
     spec = spelled("skip this son") + [{"g": 0.3, "_": 0.7}, "_"]
     dec = BeamSearchDecoder(BeamOptions(beam_width=8, lm_weight=1.0, hotword_weight=0), lm=lm)
     assert dec.decode(frames(spec)) == "skip this song"
+
+
+def test_nbest_lists_distinct_texts_best_first():
+    # the acoustics slightly prefer "adel"; "adele" is the runner-up the catalog rescoring may look at
+    lp = frames(spelled("play adel") + [{"e": 0.35, "_": 0.65}, "_"])
+    dec = BeamSearchDecoder(BeamOptions(beam_width=8, hotword_weight=0, lm_weight=0))
+    texts = dec.decode_nbest(lp, 4)
+    assert texts[0] == dec.decode(lp) == "play adel"
+    assert "play adele" in texts[1:]
+    assert len(texts) == len(set(texts)) <= 4
+    assert dec.decode_nbest(frames(["_", "_"]), 3)[0] == ""  # nothing heard: the empty text first

@@ -137,6 +137,10 @@ class BeamSearchDecoder:
 
     # --- search --------------------------------------------------------------------------
     def decode(self, log_probs: np.ndarray) -> str:
+        return self.decode_nbest(log_probs, 1)[0]
+
+    def decode_nbest(self, log_probs: np.ndarray, n: int) -> list[str]:
+        """The `n` best distinct texts of the beam, best first (at least one, "" when nothing was heard)."""
         lp = np.asarray(log_probs, dtype=np.float64)
         o = self.opt
         beams: dict[tuple, _Beam] = {
@@ -192,10 +196,10 @@ class BeamSearchDecoder:
                         b.p_nb = np.logaddexp(b.p_nb, total + p)
             ranked = sorted(nxt.items(), key=lambda kv: self._total(kv[1]), reverse=True)
             beams = dict(ranked[: o.beam_width])
-        return self._finalize(beams)
+        return self._finalize(beams, n)
 
-    def _finalize(self, beams: dict[tuple, _Beam]) -> str:
-        best_text, best_score = "", NEG_INF
+    def _finalize(self, beams: dict[tuple, _Beam], n: int = 1) -> list[str]:
+        best: dict[str, float] = {}
         for beam in beams.values():
             words, lm, committed = beam.words, beam.lm, beam.hot_committed
             if beam.partial:
@@ -203,6 +207,8 @@ class BeamSearchDecoder:
             if self.lm is not None:
                 lm += self.lm.logp(EOS, words[-2:])
             score = beam.acoustic + self.opt.lm_weight * lm + self.opt.word_bonus * len(words) + committed
-            if score > best_score:
-                best_text, best_score = " ".join(words), score
-        return best_text
+            text = " ".join(words)
+            if score > best.get(text, NEG_INF):
+                best[text] = score
+        ranked = sorted(best, key=lambda t: -best[t])[:max(1, n)]
+        return ranked or [""]

@@ -26,6 +26,8 @@ from assistant.asr.lm import WordNgram
 from assistant.asr.text import normalize_text
 from assistant.config import AsrConfig, resolve_path
 
+ALTERNATIVES = 4  # the beam's next-best finals kept beside the final (the catalog rescoring's candidates come from them too)
+
 
 def quantize_dynamic_int8(model: torch.nn.Module) -> torch.nn.Module:
     """Dynamic int8 quantization of the linear and recurrent layers (weights int8, activations fp32)."""
@@ -81,6 +83,7 @@ class RecognizerSession:
         self._prev_id = 0
         self.samples = 0
         self.compute_s = 0.0  # time spent in features + network, for real-time factors
+        self.alternatives: tuple[str, ...] = ()  # after finish(): the beam's next-best texts, best first
 
     def _push(self, log_probs: torch.Tensor) -> None:
         if log_probs.shape[1]:
@@ -126,4 +129,9 @@ class RecognizerSession:
         self.compute_s += time.perf_counter() - start
         if not beam or not self.log_probs:
             return self.partial
-        return self.recognizer.decoder.decode(np.concatenate(self.log_probs, axis=0))
+        decoder = self.recognizer.decoder
+        if not hasattr(decoder, "decode_nbest"):
+            return decoder.decode(np.concatenate(self.log_probs, axis=0))
+        texts = decoder.decode_nbest(np.concatenate(self.log_probs, axis=0), ALTERNATIVES + 1)
+        self.alternatives = tuple(texts[1:])
+        return texts[0]

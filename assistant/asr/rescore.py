@@ -197,9 +197,10 @@ def _similar(a: str, b: str) -> float:
 
 # --------------------------------------------------------------------------- candidates
 
-def candidates(names, chosen: str, other: str, options: RescoreOptions) -> list[Candidate]:
+def candidates(names, chosen: str, other: str | Sequence[str], options: RescoreOptions) -> list[Candidate]:
     """(span, name) candidates for the chosen text, best matches first. `names` is a
-    second_pass.CatalogNames (its NameIndex and command words)."""
+    second_pass.CatalogNames (its NameIndex and command words); `other` the other hypotheses (the other
+    pass's text, the first pass's next-best beams)."""
     words = normalize_text(chosen).split()
     if not words or len(words) > MAX_HYPOTHESIS_WORDS or names is None or not len(names):
         return []
@@ -225,11 +226,17 @@ def candidates(names, chosen: str, other: str, options: RescoreOptions) -> list[
     for i, j, span in spans(words):
         for hit in names.index.search(span, limit=options.names_per_span, min_score=options.min_match):
             add(i, j, hit.name, hit.score)
-    # names the other pass heard, placed where the chosen text is most like them
-    other_words = normalize_text(other).split()
-    if other_words and len(other_words) <= MAX_HYPOTHESIS_WORDS and other_words != words:
-        said = set(words)
+    # names the other hypotheses heard, placed where the chosen text is most like them
+    said = set(words)
+    looked_up: set[str] = set()
+    for text in ([other] if isinstance(other, str) else other):
+        other_words = normalize_text(text).split()
+        if not other_words or len(other_words) > MAX_HYPOTHESIS_WORDS or other_words == words:
+            continue
         for _, _, span in spans(other_words):
+            if span in looked_up:
+                continue
+            looked_up.add(span)
             if all(w in said for w in span.split()):
                 continue  # nothing the chosen text does not say already: its own look-ups cover it
             for hit in names.index.search(span, limit=options.names_per_span, min_score=options.min_match):
@@ -326,7 +333,7 @@ def apply_swaps(chosen: str, scored: Sequence[ScoredCandidate], options: Rescore
     return " ".join(out), tuple(choices)
 
 
-def rescore(names, chosen: str, other: str, raw: str | None, whisper, ctc_score, audio_s: float,
+def rescore(names, chosen: str, other: str | Sequence[str], raw: str | None, whisper, ctc_score, audio_s: float,
             options: RescoreOptions) -> tuple[str, tuple[NameChoice, ...]]:
     """The final text with catalog names the audio supports, and the names that were put in."""
     if not options.enabled or not chosen:

@@ -469,9 +469,12 @@ class WhisperSecondPass:
         if not choice.text or hyp is None or self.names is None or not self.rescore_options.enabled:
             return choice
         by_whisper = choice.source == "whisper"
-        text, names = rescore(self.names, choice.text, normalize_text(ctc_final) if by_whisper else hyp.text,
-                              hyp.raw_text if by_whisper else None, hyp.scorer, ctc_score, hyp.audio_s,
-                              self.rescore_options)
+        # the other hypotheses: the other pass's text, and the first pass's next-best beams (its session's
+        # `alternatives`; `ctc_score` is that session's log_likelihood)
+        others = [normalize_text(ctc_final) if by_whisper else hyp.text]
+        others += list(getattr(getattr(ctc_score, "__self__", None), "alternatives", ()))
+        text, names = rescore(self.names, choice.text, others, hyp.raw_text if by_whisper else None, hyp.scorer,
+                              ctc_score, hyp.audio_s, self.rescore_options)
         return replace(choice, text=text, names=names) if names else choice
 
     def final(self, audio: np.ndarray, first_pass_text: str, cancel: threading.Event | None = None,
