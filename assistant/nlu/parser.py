@@ -63,9 +63,8 @@ UNTAGGED_MAX_WORDS = 6
 _PLAYLIST_WORDS = frozenset({"playlist", "playlists", "list", "mix", "mixtape"})
 # Words that make a request's content something other than one name ("my play list", "entire library").
 _NOT_NAME_WORDS = frozenset({"playlist", "playlists", "list", "library", "album", "albums", "music", "song", "songs",
-                             "track", "tracks", "cover", "covers", "radio", "station", "my", "your", "our", "from",
-                             "recent", "recently", "added", "latest", "newest", "entire", "whole", "everything",
-                             "random", "shuffle", "collection"})
+                             "track", "tracks", "cover", "covers", "radio", "station", "recent", "recently", "added",
+                             "latest", "newest", "entire", "shuffle", "collection"})
 _CREDIT_JOINERS = frozenset({"and", "of", "the", "n", "with"})  # words inside one artist credit ("iron and wine")
 _CREDIT_ENDS = frozenset({"on", "from", "in", "please", "now", "for", "but", "except", "off", "using", "via"})
 WHOLE_MAX_WORDS = 12
