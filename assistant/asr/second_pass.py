@@ -89,12 +89,12 @@ PRECISIONS = ("fp32", "bf16", "int8")
 class SecondPassOptions:
     model: str = "whisper-tiny.en"  # "whisper-tiny.en", "whisper-base" (assistant.asr.second_pass_factory adds "moonshine-base")
     model_dir: str = ""        # a folder with model.bin, tokenizer.json, config.json; "" = the installed package
-    beam_size: int = 1         # 1 = greedy
+    beam_size: int = 4         # 1 = greedy; 4: all beams in one decoder call a step (bench/second_pass_models.py)
     max_new_tokens: int = 96   # token budget of one utterance (also at most 6 + 6 per second of audio)
     pad_ms: int = 1000         # silence appended before encoding (0 = real length, 30000 = Whisper's window)
     prompt_names: int = 3      # catalog names in the prompt (0 = no prompt)
     name_min_score: float = 0.9  # a span matches a name at this similarity (0..1)
-    precision: str = "int8"    # "fp32"; "bf16" (weights and matmuls of the layers; fp32 where the CPU lacks bf16);
+    precision: str = "bf16"    # "fp32"; "bf16" (weights and matmuls of the layers; fp32 where the CPU lacks bf16);
                                # "int8" (dynamic int8 linear layers)
     loop_ngram: int = 3        # cut the text where its last 3 tokens repeat earlier ones (0 = off; see DecodeOptions)
     threads: int = 0           # torch / onnxruntime threads of the second pass (0 = leave as it is)
