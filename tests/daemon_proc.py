@@ -31,7 +31,7 @@ SHIPPED_MODEL = REPO / "models" / "asr.pt"
 COMMAND = "play something sad by adele"
 COMPONENT_NAMES = {"asr": "speech recognizer", "recommender": "recommender"}  # /healthz key -> the daemon log's name
 READY_TIMEOUT_S = 400.0  # a fresh machine builds the default catalog's semantic index first (about 90 s on 2 cores)
-STOP_TIMEOUT_S = 300.0  # SIGTERM -> exit; only reached when a shutdown hangs (about 1.5 s idle, over 30 s on a starved machine)
+STOP_TIMEOUT_S = 300.0  # SIGTERM -> exit; only reached when a shutdown hangs (it takes at most SHUTDOWN_S, 3 s, by design)
 
 
 def free_port() -> int:
