@@ -375,25 +375,30 @@ def run_speed(args) -> None:
     print(speed_table(json.loads(out.read_text(encoding="utf-8"))))
 
 
-def speed_table(result: dict) -> str:
-    rows = result["results"]
+def speed_table(*results: dict) -> str:
+    """One row per engine: per thread count the median over the runs of each run's p50 and p95."""
+    rows = [r for result in results for r in result["results"]]
     engines = list(dict.fromkeys(r["engine"] for r in rows))
     threads = sorted({r["threads"] for r in rows})
     n = rows[0]["clips"] if rows else 0
     audio = rows[0]["audio_s"] if rows else []
-    lines = [f"Machine: {result['machine']}; {result['date']}; load average at the end {result['load_average'][0]:.1f}. "
-             f"The second pass alone on {n} held-out commands of {min(audio, default=0):.1f} to {max(audio, default=0):.1f} s, "
-             f"{rows[0]['repeats'] if rows else 0} times each after a warm-up; a fresh process per row.", ""]
-    head = "| engine | " + " | ".join(f"{t} thread(s) p50 / p95 ms" for t in threads) + " | RSS loaded / end (MB) | load (s) |"
+    loads = ", ".join(f"{r['load_average'][0]:.1f}" for r in results)
+    lines = [f"Machine: {results[0]['machine']}; {', '.join(r['date'] for r in results)}; load average at the end of each "
+             f"run {loads}. The second pass alone on {n} held-out commands of {min(audio, default=0):.1f} to "
+             f"{max(audio, default=0):.1f} s, {rows[0]['repeats'] if rows else 0} times each after a warm-up; a fresh "
+             "process per row; the median over the runs (in brackets how many) of each run's p50 and p95.", ""]
+    head = "| engine | " + " | ".join(f"{t} thread(s) p50 / p95 ms" for t in threads) + " | RSS loaded / end (MB) |"
     lines += [head, "|" + "---|" * (head.count("|") - 1)]
     for e in engines:
-        cells, rss, load = [], "", ""
+        cells = []
+        mine = [r for r in rows if r["engine"] == e]
         for t in threads:
-            r = next((r for r in rows if r["engine"] == e and r["threads"] == t), None)
-            cells.append(f"{r['ms_p50']:.0f} / {r['ms_p95']:.0f}" if r else "")
-            if r and not rss:
-                rss, load = f"{r['rss_loaded_mb']:.0f} / {r['rss_end_mb']:.0f}", f"{r['load_s']:.1f}"
-        lines.append(f"| {e} | " + " | ".join(cells) + f" | {rss} | {load} |")
+            runs = [r for r in mine if r["threads"] == t]
+            cells.append(f"{statistics.median(r['ms_p50'] for r in runs):.0f} / "
+                         f"{statistics.median(r['ms_p95'] for r in runs):.0f} ({len(runs)})" if runs else "")
+        rss = (f"{statistics.median(r['rss_loaded_mb'] for r in mine):.0f} / "
+               f"{statistics.median(r['rss_end_mb'] for r in mine):.0f}")
+        lines.append(f"| {e} | " + " | ".join(cells) + f" | {rss} |")
     return "\n".join(lines)
 
 
@@ -422,7 +427,7 @@ def main(argv=None) -> int:
     one.add_argument("--repeats", type=int, default=3)
     t = sub.add_parser("table")
     t.add_argument("--accuracy", default=str(OUT / "accuracy.json"))
-    t.add_argument("--speed", default=str(OUT / "speed.json"))
+    t.add_argument("--speed", nargs="+", default=[str(OUT / "speed.json")], help="one or more speed runs")
     args = ap.parse_args(argv)
     if args.cmd == "accuracy":
         run_accuracy(args)
@@ -431,9 +436,11 @@ def main(argv=None) -> int:
     elif args.cmd == "speed-one":
         print(json.dumps(speed_one(args.engine, args.threads, args.clips, args.repeats)))
     else:
-        for path, fn in ((args.accuracy, accuracy_table), (args.speed, speed_table)):
-            if Path(path).is_file():
-                print(fn(json.loads(Path(path).read_text(encoding="utf-8"))), end="\n\n")
+        if Path(args.accuracy).is_file():
+            print(accuracy_table(json.loads(Path(args.accuracy).read_text(encoding="utf-8"))), end="\n\n")
+        runs = [json.loads(Path(p).read_text(encoding="utf-8")) for p in args.speed if Path(p).is_file()]
+        if runs:
+            print(speed_table(*runs))
     return 0
 
 
