@@ -113,7 +113,9 @@ def _cover(tokens: list[str], gazetteer: Gazetteer, weak_words: frozenset[str]) 
             if length == 1 and (tokens[a] in FILLERS or tokens[a] in PLAY_NEAR_MISSES):
                 continue  # "a", "play", "lay": not a name on their own
             hit = _exact(span, gazetteer)
-            if hit is not None and length == 1 and tokens[a] in weak_words:
+            if hit is not None and all(w in weak_words or w in FILLERS for w in tokens[a:b]):
+                # "hello", "i would like", "do you want to": titles made of everyday words count only
+                # beside their artist
                 weak.append(NameSpan(hit.kind, a, b, hit))
             elif hit is not None:
                 found.append(NameSpan(hit.kind, a, b, hit))

@@ -48,7 +48,7 @@ from assistant.nlu.intent import CONTENT_INTENTS, NAME_SLOTS, EntityMatch, Inten
 from assistant.nlu.lenient import find_request
 from assistant.nlu.model import NluModel
 from assistant.nlu.negation import excluded_spans, negated_positions
-from assistant.nlu.structure import album_after_cue, keep_whole, whole_names, without_possessive
+from assistant.nlu.structure import CLAUSE_WORDS, album_after_cue, keep_whole, whole_names, without_possessive
 from assistant.nlu.years import find_years, is_number_phrase, year_slot
 from assistant.nlu.rules import (_AFTER_VERB, _NON_MUSIC_ONLY_RE, _PLAY_RE, PLAY_VERBS, STRONG_PLAY_VERBS,
                                  UNRESOLVED_MAX_WORDS, WHOLE_MATCH_MIN, ParserOptions, RuleParser)
@@ -65,6 +65,8 @@ _PLAYLIST_WORDS = frozenset({"playlist", "playlists", "list", "mix", "mixtape"})
 _NOT_NAME_WORDS = frozenset({"playlist", "playlists", "list", "library", "album", "albums", "music", "song", "songs",
                              "track", "tracks", "cover", "covers", "radio", "station", "recent", "recently", "added",
                              "latest", "newest", "entire", "shuffle", "collection"})
+_NAME_GLUE = frozenset({"the", "and", "of", "a", "n", "in", "on", "to"})  # everyday words inside names
+_GAME_OPENER = re.compile(r"^(?:let's|lets|let us|do you want to|wanna) play\b")
 _CREDIT_JOINERS = frozenset({"and", "of", "the", "n", "with"})  # words inside one artist credit ("iron and wine")
 _CREDIT_ENDS = frozenset({"on", "from", "in", "please", "now", "for", "but", "except", "off", "using", "via"})
 WHOLE_MAX_WORDS = 12
@@ -187,8 +189,7 @@ class IntentParser:
         tagged = album_after_cue(keep_whole(tag_spans(tokens, tags), tokens, list(wholes), self.options.unresolved_kind),
                                  tokens)  # "R.E.M." and "Run-D.M.C." whole, "the record thriller" an album
         tagged = self._whole_credit(tagged, tokens)  # "by iron and wine": one artist, not "iron" and a title "wine"
-        spans = [_Span(k, a, b, without_possessive(" ".join(tokens[a:b])) if k in NAME_KINDS else " ".join(tokens[a:b]))
-                 for k, a, b in tagged]
+        spans = [_Span(k, a, b, " ".join(tokens[a:b])) for k, a, b in tagged]
         if intent == "none":
             # "play rock show": "show" is not music, but the catalog has that title.
             named = self._names_whole_request(norm, tokens, spans, confidence)
@@ -204,8 +205,8 @@ class IntentParser:
             result = self._unknown_name(result)
         if intent in ("play", "recommend") and not result.exclude:
             lenient = self._near_miss(norm, tokens, spans, result)
-            if lenient is not None and (len(lenient.entities) > len(result.entities) or not any(
-                    e.score >= WHOLE_MATCH_MIN for e in result.entities)):
+            if lenient is not None and (not result.entities or (len(lenient.entities) > len(result.entities)
+                                                                and _agree(lenient.entities))):
                 result = lenient  # "a hello by adele": the tagger missed a name the catalog has exactly
         if intent == "what_is_playing":
             result = replace(result, question=self._question(norm), query="")
@@ -232,6 +233,8 @@ class IntentParser:
             end = b + 1
             while end < len(tokens) and tokens[end] not in _CREDIT_ENDS:
                 end += 1
+            if set(tokens[b + 1:end]) & CLAUSE_WORDS:
+                continue  # "by cat stevens and i'll be happy": a clause follows, not more of the name
             if end - a > UNRESOLVED_MAX_WORDS or end == b + 1:
                 continue
             if self.gazetteer is not None:
@@ -250,10 +253,13 @@ class IntentParser:
         words = content.split()
         if not words or len(words) > UNRESOLVED_MAX_WORDS or self.rules._descriptive_only(content) \
                 or set(words) <= _QUERY_STOP or not set(result.query.split()) <= set(words) \
-                or _NOT_NAME_WORDS & set(words):
-            return result  # "shuffle entire library", "open playlist", "a recent cover of cherry bomb": no name
+                or _NOT_NAME_WORDS & set(words) or self._common.issuperset(set(words) - _NAME_GLUE):
+            return result  # "shuffle entire library", "play my favorite music": everyday words, no name
+        m = _PLAY_RE.match(RuleParser._strip(result.text))
+        if m is None or m.group("verb") not in STRONG_PLAY_VERBS or _GAME_OPENER.match(result.text):
+            return result  # "let's play battleship": a game; "i need ...": too weak a verb to make a name
         kind = self.options.unresolved_kind
-        return replace(result, slots={kind: content}, heard={kind: content}, query="")
+        return replace(result, slots={kind: content}, heard={kind: content})  # the words still search by meaning
 
     def _near_miss(self, norm: str, tokens: list[str], spans: list[_Span],
                    result: IntentResult | None) -> IntentResult | None:
@@ -337,7 +343,12 @@ class IntentParser:
                 if named:
                     kind = max(named, key=lambda h: h.score).kind
             if kind in NAME_KINDS:
-                entity, alts = self._resolve(span.text, kind, artist_ids if k not in excluded else None)
+                # "adele's last album": the name without the possessive; what was heard stays whole
+                entity, alts = self._resolve(without_possessive(span.text), kind,
+                                             artist_ids if k not in excluded else None)
+                if without_possessive(span.text) != span.text:
+                    entity = replace(entity, heard=span.text) if entity is not None else None
+                    alts = [replace(a, heard=span.text) for a in alts]
                 if entity is not None:
                     kind, value = entity.kind, entity.name
             elif kind == "mood":
@@ -505,6 +516,12 @@ def make_parser(config, gazetteer: Gazetteer | None) -> IntentParser:
 
     nlu = config.nlu
     return IntentParser(gazetteer, learned=nlu.learned, model=resolve_path(nlu.model) if nlu.model else None)
+
+
+def _agree(entities) -> bool:
+    """A title and an artist that name the same song ("a hello by adele")."""
+    artists = {s for e in entities if e.kind == "artist" for s in e.song_ids}
+    return any(artists & set(e.song_ids) for e in entities if e.kind != "artist")
 
 
 def _as_heard(result: IntentResult) -> IntentResult:

@@ -21,6 +21,11 @@ from assistant.asr.text import normalize_text
 NAME_KINDS = ("artist", "track", "album")
 ALBUM_WORDS = frozenset({"album", "record", "lp", "ep"})
 ALBUM_STOPS = frozenset({"by", "from", "on", "please", "now", "and", "for"})
+ALBUM_ARTICLES = frozenset({"the", "an", "a", "this", "that"})
+# Words that start a clause, not a name ("the album that came out", "by cat stevens and i'll be happy").
+CLAUSE_WORDS = frozenset({"that", "which", "who", "is", "are", "was", "were", "be", "i", "i've", "i'll", "i'd", "i'm",
+                          "you", "we", "it", "this", "these", "those", "when", "where", "what", "how", "came",
+                          "will", "would", "can", "could", "should", "have", "has", "had", "do", "does", "did"})
 MAX_ALBUM_WORDS = 6
 # A word written with inner dots or hyphens between letters: "R.E.M.", "Run-D.M.C.", "Jay-Z".
 _JOINED_WORD = re.compile(r"[A-Za-z0-9]+(?:[.\-][A-Za-z0-9]+)+\.?")
@@ -54,16 +59,19 @@ def keep_whole(spans: list[tuple[str, int, int]], tokens: list[str], wholes: lis
                default_kind: str = "artist") -> list[tuple[str, int, int]]:
     """Spans with every whole name one span of a name kind (the kind of a name span it overlaps, else
     `default_kind`); spans it cuts into are absorbed."""
-    ranges = list(letter_runs(tokens))
+    raw_ranges = set()
     for whole in wholes:
         n = len(whole)
         for a in range(len(tokens) - n + 1):
             if tokens[a:a + n] == whole:
-                ranges.append((a, a + n))
+                raw_ranges.add((a, a + n))
                 break
+    ranges = [*letter_runs(tokens), *raw_ranges]
     out = list(spans)
     for a, b in sorted(set(ranges)):
         touching = [s for s in out if s[1] < b and s[2] > a]
+        if (a, b) not in raw_ranges and any(s[0] not in NAME_KINDS and s[1] <= a and s[2] >= b for s in touching):
+            continue  # spelled letters inside a genre ("r n b"), not a name
         if len(touching) == 1 and touching[0][0] in NAME_KINDS and touching[0][1] <= a and touching[0][2] >= b:
             continue  # already inside one name ("losing my religion by r e m" as one artist span)
         kind = next((s[0] for s in touching if s[0] in NAME_KINDS), default_kind)
@@ -80,8 +88,8 @@ def album_after_cue(spans: list[tuple[str, int, int]], tokens: list[str]) -> lis
     out = list(spans)
     taken = {i for _, a, b in spans for i in range(a, b)}
     for i, w in enumerate(tokens):
-        if w not in ALBUM_WORDS:
-            continue
+        if w not in ALBUM_WORDS or i == 0 or tokens[i - 1] not in ALBUM_ARTICLES:
+            continue  # "the record thriller", not "record the opinion ..." or "what album is this"
         j = i + 1
         while j < len(tokens) and tokens[j] in ("called", "named", "titled"):
             j += 1
@@ -89,6 +97,8 @@ def album_after_cue(spans: list[tuple[str, int, int]], tokens: list[str]) -> lis
         if after is not None and after[0] in ("track", "playlist"):
             out = [s for s in out if s is not after] + [("album", after[1], after[2])]
             continue
+        if j < len(tokens) and tokens[j] in CLAUSE_WORDS:
+            continue  # "the album i've heard the least": a clause about the album, not its name
         end = j
         while end < len(tokens) and end not in taken and tokens[end] not in ALBUM_STOPS and end - j < MAX_ALBUM_WORDS:
             end += 1
