@@ -278,6 +278,9 @@ class Daemon:
             return "starting"
         return "ready" if self.asr_state["ready"] else "degraded"
 
+    def starting(self) -> bool:
+        return self.state() == "starting"
+
     def health(self) -> dict:
         state = self.state()
         return {"status": "ok", "version": __version__, "state": state, "ready": state == "ready",

@@ -188,3 +188,26 @@ def test_a_file_input_played_while_starting_is_recognized_once_ready(tmp_path):
         assert finals == ["play something sad by adele"]
 
     arun(main())
+
+
+def test_a_wyoming_request_waits_for_a_start_longer_than_its_result_timeout(monkeypatch):
+    """The first start builds the catalog's index (a minute or more): a request sent meanwhile is still answered."""
+    from assistant.server import wyoming_asr
+
+    monkeypatch.setattr(wyoming_asr, "RESULT_TIMEOUT_S", 0.2)
+    load = SlowLoad()
+
+    async def main():
+        async with starting(startup_config(), load) as d:
+            ended = asyncio.Event()
+            d.add_listener(lambda e: ended.set() if e.type == "vad.end" else None)
+            request = asyncio.create_task(transcribe(d.wyoming.port, COMMAND_AUDIO))
+            await asyncio.wait_for(ended.wait(), WAIT_S)
+            await asyncio.sleep(1.0)  # five result timeouts pass while the daemon starts
+            assert not request.done() and d.state() == "starting"
+            load.release()
+            events = await request
+            transcript = [Transcript.from_event(e).text for e in events if Transcript.is_type(e.type)]
+            assert transcript == ["play something sad by adele"], [e.type for e in events]
+
+    arun(main())

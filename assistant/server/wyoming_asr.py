@@ -66,7 +66,7 @@ MAX_HEADER_BYTES = 64 * 1024      # one JSON header line
 MAX_DATA_BYTES = 64 * 1024        # an event's extra JSON data
 MAX_PAYLOAD_BYTES = 1024 * 1024   # an event's binary payload (an audio chunk: 32 s of 16 kHz 16-bit mono)
 IDLE_TIMEOUT_S = 300.0            # a connection that sends nothing this long is closed
-RESULT_TIMEOUT_S = 60.0           # after audio-stop, the longest wait for the finals
+RESULT_TIMEOUT_S = 60.0           # after audio-stop, the longest wait for the finals (not counting the daemon's start)
 PIECE_S = 0.1                     # audio chunks are fed in pieces of at most this long (pacing granularity)
 STABLE_PARTIALS = 2               # a word is streamed once it stood in this many consecutive partials
 LANGUAGES = ["en"]
@@ -97,6 +97,9 @@ class WyomingBackend(Protocol):
 
     def start_source(self, source: RemoteSource, run_commands: bool) -> asyncio.Task:
         """Run `source` through the pipeline (as the default user) until it ends."""
+
+    def starting(self) -> bool:
+        """The recognizer is still loading (audio is kept until it is ready)."""
 
 
 def check_wyoming_bind(cfg: WyomingConfig) -> None:
@@ -346,13 +349,7 @@ class WyomingSession:
         t_stop = time.monotonic()
         req.source.end()
         try:
-            async with asyncio.timeout(RESULT_TIMEOUT_S):
-                await asyncio.wait({asyncio.ensure_future(req.source.drained.wait()), req.task},
-                                   return_when=asyncio.FIRST_COMPLETED)
-                while req.open and not req.task.done():
-                    req.changed.clear()
-                    await asyncio.wait({asyncio.ensure_future(req.changed.wait()), req.task},
-                                       return_when=asyncio.FIRST_COMPLETED)
+            await self._finals(req)
         except TimeoutError:
             req.failures.append((E_TIMEOUT, f"no transcript within {RESULT_TIMEOUT_S:.0f} s of audio-stop"))
         self.request = None
@@ -370,6 +367,23 @@ class WyomingSession:
         self.server.count("transcript")
         if self.server.result_latency is not None:
             self.server.result_latency.observe(time.monotonic() - t_stop)
+
+    async def _finals(self, req: _Request) -> None:
+        """Until every utterance of the request has its final. TimeoutError after RESULT_TIMEOUT_S, counted once
+        the daemon is ready: audio sent while it starts waits for the recognizer, however long its first start takes."""
+        while True:
+            try:
+                async with asyncio.timeout(RESULT_TIMEOUT_S):
+                    await asyncio.wait({asyncio.ensure_future(req.source.drained.wait()), req.task},
+                                       return_when=asyncio.FIRST_COMPLETED)
+                    while req.open and not req.task.done():
+                        req.changed.clear()
+                        await asyncio.wait({asyncio.ensure_future(req.changed.wait()), req.task},
+                                           return_when=asyncio.FIRST_COMPLETED)
+                return
+            except TimeoutError:
+                if not self.server.backend.starting():
+                    raise
 
     # -- what the pipeline says about our source ------------------------------
 
