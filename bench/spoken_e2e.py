@@ -462,6 +462,20 @@ def report(result: dict, path: Path | None = None) -> str:
         fp = ", ".join(f"{k} {v:g}" for k, v in result["final_pass_counts"].items())
         lines.append(f"Finals by the daemon's final-pass outcome (/metrics `assistant_final_pass_total`): {fp}; "
                      f"load average {result.get('load_avg_end', '?')} at the end.")
+    swapped = [r for r in recs if r.get("catalog_names")]
+    if swapped:
+        from collections import Counter
+
+        from spoken_score import same_name
+
+        def expected(r: dict, n: dict) -> bool:
+            return any(x and same_name(str(n.get("name", "")), x) for x in (r["name"], r["expected_artist"]))
+
+        right = sum(any(expected(r, n) for n in r["catalog_names"]) for r in swapped)
+        other = Counter(str(n.get("name")) for r in swapped for n in r["catalog_names"] if not expected(r, n))
+        lines.append(f"Finals that took catalog names (`transcript.final` `names`): {len(swapped)} clips, {right} of "
+                     f"them with the named song or artist; other names put in, most often: "
+                     + ", ".join(f"\"{k}\" {v}" for k, v in other.most_common(6)) + ".")
     timeouts = sum(r["timed_out"] for r in recs)
     split = sum(r["utterances"] > 1 for r in recs)
     lines.append(f"Clips cut into several utterances by the VAD: {split}; clips with no answer within "
