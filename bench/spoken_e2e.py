@@ -7,11 +7,13 @@ public protocol, docs/protocol.md) to a daemon this script starts itself.
 Scored on what comes back: the named song first (the artist for artist-only
 requests, the name in the intent's slots for "like X"), with misses by kind.
 
-    .venv/bin/python bench/spoken_e2e.py                       # held-out voices, full run (~20 min on 2 cores)
+    .venv/bin/python bench/spoken_e2e.py                       # held-out voices, full run (~15 min on 2 cores)
     .venv/bin/python bench/spoken_e2e.py --quick               # a few commands
     .venv/bin/python bench/spoken_e2e.py --voices train        # the validation set (training voices, other songs)
     .venv/bin/python bench/spoken_e2e.py --dump runs/spoken/valid --voices train   # clips + manifest.jsonl, no daemon
     .venv/bin/python bench/spoken_e2e.py --write-results       # also bench/RESULTS.md and the README's table
+    .venv/bin/python bench/spoken_e2e.py --at HEAD             # the daemon of a commit, not the working tree
+    .venv/bin/python bench/spoken_e2e.py --from-results R.json --baseline B.json --write-results  # re-render a run
 
 Results: runs/spoken_e2e/results-<voices>.json (every command, event and score).
 """
@@ -525,12 +527,12 @@ def publish(result: dict, path: Path, write: bool) -> None:
     section = report(result, path)
     print("\n" + section)
     print(f"results: {path}")
-    if write:
+    if write and result.get("voices_kind", "heldout") != "heldout":
+        print("not written: bench/RESULTS.md and the README hold the held-out voices' figures only")
+    elif write:
         RESULTS_MD.write_text(replace_section(RESULTS_MD.read_text(encoding="utf-8"), section), encoding="utf-8")
-        held = result.get("voices_kind", "heldout") == "heldout"
-        if held:
-            README.write_text(replace_readme(README.read_text(encoding="utf-8"), readme_table(result)), encoding="utf-8")
-        print(f"updated {RESULTS_MD.relative_to(REPO)}" + (" and README.md" if held else ""))
+        README.write_text(replace_readme(README.read_text(encoding="utf-8"), readme_table(result)), encoding="utf-8")
+        print(f"updated {RESULTS_MD.relative_to(REPO)} and README.md")
 
 
 def readme_table(result: dict) -> str:
