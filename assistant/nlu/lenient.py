@@ -28,6 +28,7 @@ from assistant.nlu.intent import EntityMatch
 
 MAX_WORDS = 12  # a longer utterance is not a near-miss command
 MAX_NAME_WORDS = 6  # spans looked up as one name
+MAX_FUZZY_RUNS = 2  # more runs of unknown words than this: not a near-miss command, no fuzzy search
 LENIENT_FUZZY_MIN = 0.9  # a run of content words names a catalog entry this closely without an exact match
 NAME_KINDS = ("artist", "track", "album")
 # Words that may stand around names in a near-miss request and say nothing themselves.
@@ -143,6 +144,8 @@ def _cover(tokens: list[str], gazetteer: Gazetteer, weak_words: frozenset[str]) 
         elif not free and start is not None:
             runs.append((start, i))
             start = None
+    if len(runs) > MAX_FUZZY_RUNS or not any(t in PLAY_NEAR_MISSES or t in LISTEN_CUES for t in tokens):
+        return sorted(found, key=lambda s: s.start)  # close (not exact) names only with a cue that music is asked
     for a, b in runs:
         if b - a > MAX_NAME_WORDS or b - a < 2:
             continue  # a single unknown word is too easily close to some title
