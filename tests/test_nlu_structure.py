@@ -63,3 +63,17 @@ def test_top_n_is_that_many_most_popular(service):
     assert len(rec.items) == 5 and all(1990 <= i.song.year <= 1999 for i in rec.items)
     pops = [i.song.popularity or 0 for i in rec.items]
     assert pops == sorted(pops, reverse=True)
+
+
+@pytest.mark.parametrize("text, title, artist", [
+    ("play one republic", None, "OneRepublic"),
+    ("play blackeyed peas", None, "Black Eyed Peas"),
+    ("pay counting stars by one republic", "Counting Stars", "OneRepublic"),
+    ("lay adele hello", "Hello", "Adele"),
+    ("i wanted to listen to coldplay", None, "Coldplay"),
+    ("a hello by adele", "Hello", "Adele"),
+])
+def test_near_miss_and_split_names_bring_the_named_song_first(service, text, title, artist):
+    _, rec = service.handle_text(text, user="s")
+    top = rec.items[0].song
+    assert top.artist == artist and (title is None or top.title == title), rec.items[0]
