@@ -2,7 +2,8 @@
 
     parser = IntentParser(Gazetteer.from_songs(songs))   # loads the shipped model (assistant/nlu/model/)
     parser.parse("play something sad by adele but not hello")
-    # IntentResult(intent="play", slots={"mood": "sad", "artist": "Adele"}, exclude={"track": "Hello"}, ...)
+    # IntentResult(intent="play", slots={"mood": "sad", "artist": "adele"}, exclude={"track": "Hello"}, ...)
+    # (names as heard; `.matches` has {"artist": {"name": "Adele", "score": 1.0, "confident": True, ...}})
 
 For one command text:
 
@@ -21,11 +22,17 @@ For one command text:
    "play X"; chosen on held-out folds of the training data) override it when
    they fire; a "play X" whose X is exactly a catalog name is a play request
    even when the classifier doubts it ("play rock show");
-6. slot spans inside a negation scope become exclusions (`negation.py`);
+6. spans are corrected from context (`structure.py`: "R.E.M." whole, "the
+   record X" an album, "by iron and wine" one credit); a request whose verb
+   was misheard ("lay adele hello") is read as catalog names among fillers
+   (`lenient.py`); an untagged "play X" keeps X as the artist heard;
+7. slot spans inside a negation scope become exclusions (`negation.py`);
    names are resolved against the catalog with fuzzy + phonetic matching, so
    "someone like yu by adel" is "Someone Like You" by "Adele"; moods map to
    the canonical moods ("slow sad" -> "calm, sad"); what_is_playing requests
-   get the `question` they ask (artist, album, year, genre or song).
+   get the `question` they ask (artist, album, year, genre or song);
+8. name slots hold what was heard, their catalog matches beside them
+   (`IntentResult.matches`); years become numbers or {"from", "to"}.
 
 `IntentParser(gazetteer, learned=False)` is the rule grammar alone. Building a
 parser loads the model (tens of milliseconds); `parse` is then pure and

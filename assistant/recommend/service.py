@@ -5,7 +5,8 @@
 
     service = RecommendService(load_config(path))   # once: catalog, parser, model, index, preference DB
     intent, rec = service.handle_text("play something sad by adele", user="alice", now_playing=None)
-    intent.to_dict()  # {"intent": "play", "slots": {"mood": "sad", "artist": "Adele"}, "confidence": 0.9, "text": ...}
+    intent.to_dict()  # {"intent": "play", "slots": {"mood": "sad", "artist": "adele"}, "confidence": 0.9, "text": ...,
+                      #  "matches": {"artist": {"id": null, "name": "Adele", "score": 1.0, "confident": true, ...}}}
     rec.to_dict()     # {...intent fields..., "items": [{"id", "title", "artist", "score", "reasons"}, ...]}
     service.feedback("alice", "s1a2b3c4d5e6f", "liked")   # requested | played | liked | disliked | skipped
     service.close()
