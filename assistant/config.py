@@ -280,9 +280,9 @@ class RescoreConfig:
     names_per_span: int = 5      # catalog look-up hits per span of the text
     max_span_words: int = 5      # the longest span looked up
     min_match: float = 0.5       # a span must match a name this well (0..1, fuzzy or phonetic) to be tried
-    whisper_weight: float = 1.0  # weight of the decoder's log-probability gain (whole sentence)
+    whisper_weight: float = 0.25  # weight of the decoder's log-probability gain (whole sentence)
     ctc_weight: float = 1.0      # weight of the first pass's log-likelihood gain (all frames)
-    margin: float = 4.0          # a swap needs a combined gain above this
+    margin: float = 2.0          # a swap needs a combined gain above this
 
     def validate(self, s: str) -> None:
         _check(1 <= self.max_candidates <= 64, f"[{s}] max_candidates", "1 to 64", self.max_candidates)
