@@ -14,7 +14,7 @@ const FIELDS = {
   "vad.end": { source: "string", utterance: "string", reason: "string", accepted: "boolean" },
   "transcript.partial": { source: "string", utterance: "string", text: "string" },
   "transcript.final": { source: "string", utterance: "string", text: "string", command: "string", accepted: "boolean" },
-  "intent": { utterance: "string", name: "string", slots: "object", confidence: "number?", text: "string?", source: "string?", request: "string?" },
+  "intent": { utterance: "string", name: "string", slots: "object", confidence: "number?", text: "string?", source: "string?", request: "string?", matches: "object?" },
   "recommendations": { utterance: "string", intent: "string", items: "array", request: "string?" },
   "answer": { utterance: "string", question: "string", text: "string", song: "object?", request: "string?" },
   "error": { code: "string", message: "string", request: "string?" },

@@ -20,6 +20,20 @@ export function songLabel(item) {
   return `“${item.title}” by ${item.artist}`;
 }
 
+/** One slot as a person reads it: a name in the catalog's spelling when the catalog surely has it (what was
+ * heard beside it when that differs), or as heard with the closest catalog name; a year range as "1990–1999";
+ * "exclude" ({"genre": "country"}) as "genre country". */
+function slotText(key, value, match) {
+  if (value && typeof value === "object" && !Array.isArray(value)) {
+    if (key !== "exclude" && ("from" in value || "to" in value)) return `${value.from ?? "…"}–${value.to ?? "…"}`;
+    return Object.entries(value).map(([k, v]) => `${k} ${v}`).join(", ");
+  }
+  const heard = String(value);
+  if (!match || typeof match !== "object" || typeof match.name !== "string") return heard;
+  if (match.confident) return match.name.toLowerCase() === heard.toLowerCase() ? match.name : `${match.name} (heard “${heard}”)`;
+  return `${heard} (not in the library; closest: ${match.name})`;
+}
+
 /** The parsed command: its name, confidence and slots. */
 export function renderIntent(container, event) {
   const parts = [];
@@ -28,13 +42,11 @@ export function renderIntent(container, event) {
   parts.push(el("p", {}, el("strong", { className: "intent-name", textContent: name }), confidence,
     event.text ? ` — “${event.text}”` : ""));
   const slots = Object.entries(event.slots);
+  const matches = event.matches && typeof event.matches === "object" ? event.matches : {};
   if (slots.length) {
     const list = el("dl", { className: "slots" });
     for (const [key, value] of slots) {
-      // "exclude" holds the slots the request rules out: {"genre": "country"} -> "genre country".
-      const text = value && typeof value === "object"
-        ? Object.entries(value).map(([k, v]) => `${k} ${v}`).join(", ") : String(value);
-      list.append(el("dt", { textContent: key === "exclude" ? "not" : key }), el("dd", { textContent: text }));
+      list.append(el("dt", { textContent: key === "exclude" ? "not" : key }), el("dd", { textContent: slotText(key, value, matches[key]) }));
     }
     parts.push(list);
   }
