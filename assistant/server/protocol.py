@@ -202,7 +202,7 @@ class Status(ServerEvent):
     ready: bool = False                     # loading is over: audio is recognized now (before, it is kept for later)
     input: dict                             # {"kind", "device", "state", "error", "sample_rate_hz"}
     remote_sources: int = 0                 # open remote audio streams
-    asr: dict = field(default_factory=dict)          # {"ready": bool, "error": str|null, "final_pass": "whisper"|"ctc", "final_pass_error": str|null}
+    asr: dict = field(default_factory=dict)          # {"ready": bool, "error": str|null, "final_pass": "whisper"|"ctc", "final_pass_model": str, "final_pass_error": str|null}
     recommender: dict = field(default_factory=dict)  # {"ready": bool, "error": str|null}
     clients: int = 0
     player: dict = field(default_factory=dict)       # {"backend": "web"} or {"backend": "mpd", "connected", "error", "state", "song", "ducked"}
