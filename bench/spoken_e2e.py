@@ -449,7 +449,11 @@ def report(result: dict, path: Path | None = None) -> str:
     if base:
         same = "the same clips" if base.get("same_clips") else "other clips"
         before = ", ".join(f"{k} {pct(base['by_snr'][k])}" for k in snrs if k in base["by_snr"])
-        lines.append(f"At commit {base['commit']} ({base['date']}, {same}): {before}.")
+        lines.append(f"At commit {base['commit']} ({base['date']}, {same}): {before}."
+                     + (f" This run won {base['won']} and lost {base['lost']} of them; among the {base['no_names']} clips "
+                        f"whose final took no catalog name, {base['no_names_changed']} changed anyway (run-to-run "
+                        "differences: which pass makes the final depends on timing under load, and other commits), "
+                        "so a few clips either way are noise." if "won" in base else ""))
     heard = ", ".join(f"{k} {100 * sum(r['heard'] for r in recs if r['snr'] == k) / max(1, sum(r['snr'] == k for r in recs)):.0f} %"
                       for k in snrs)
     lines.append(f"The named song and artist words in the final transcript: {heard}.")
@@ -501,8 +505,14 @@ def attach_baseline(result: dict, path: str) -> None:
 
     base = json.loads(Path(path).read_text(encoding="utf-8"))
     clips = lambda r: {(x["id"], x["voice"], x["snr"]) for x in r["records"]}  # noqa: E731
+    before = {(r["id"], r["voice"], r["snr"]): r for r in base["records"]}
+    pairs = [(before[k], r) for r in result["records"] if (k := (r["id"], r["voice"], r["snr"])) in before]
     result["baseline"] = {"commit": str(base["commit"]).split()[0], "date": base["date"],
-                          "by_snr": summarize(base["records"])["by_snr"], "same_clips": clips(base) == clips(result)}
+                          "by_snr": summarize(base["records"])["by_snr"], "same_clips": clips(base) == clips(result),
+                          "won": sum(not b["hit"] and a["hit"] for b, a in pairs),
+                          "lost": sum(b["hit"] and not a["hit"] for b, a in pairs),
+                          "no_names": sum(not a.get("catalog_names") for _, a in pairs),
+                          "no_names_changed": sum(not a.get("catalog_names") and a["hit"] != b["hit"] for b, a in pairs)}
 
 
 def _interrupted(signum, frame) -> None:
