@@ -386,7 +386,10 @@ class ScriptedDaemon:
 
     def stop(self) -> None:
         self.server.close()
-        self.call(self.server.wait_closed())
+        try:  # a page that does not answer the closing handshake (a frozen browser) holds the connection up to
+            self.call(self.server.wait_closed(), timeout_s=30)  # websockets' close timeout, more on a starved machine
+        except TimeoutError:
+            pass  # the stand-in's loop is stopped anyway
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(10)
         self.loop.close()
