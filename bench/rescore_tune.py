@@ -190,7 +190,7 @@ class Judge:
             else:
                 intent, rec = self.service.handle_text(text, user=None)
                 items = rec.to_dict().get("items", []) if rec is not None else None
-                self.memo[text] = ({"name": intent.intent, "slots": dict(intent.slots)}, items)
+                self.memo[text] = ({"name": intent.intent, "slots": dict(intent.slots), "matches": intent.matches}, items)
         return self.memo[text]
 
     def hit(self, row: dict, text: str) -> bool:

@@ -5,7 +5,7 @@ voices that never trained the recognizer, clean and with real kitchen noise at
 10 and 0 dB SNR, streamed as remote audio over the daemon's WebSocket (the
 public protocol, docs/protocol.md) to a daemon this script starts itself.
 Scored on what comes back: the named song first (the artist for artist-only
-requests, the name in the intent's slots for "like X"), with misses by kind.
+requests, the name in the intent's slots or its sure catalog match for "like X"), with misses by kind.
 
     .venv/bin/python bench/spoken_e2e.py                       # held-out voices, full run (~15 min on 2 cores)
     .venv/bin/python bench/spoken_e2e.py --quick               # a few commands
@@ -358,6 +358,7 @@ async def run_daemon_bench(items: list[Item], commands: list[Command], maker: Cl
             stream_s = time.monotonic() - t_run
             rss = daemon.memory_mb()
             final_pass = _final_pass_counts(daemon)
+            choice_s = _histogram_quantiles(daemon, "assistant_final_choice_seconds")
         finally:
             if conn is not None:
                 conn.task.cancel()
@@ -368,7 +369,8 @@ async def run_daemon_bench(items: list[Item], commands: list[Command], maker: Cl
                 OUT_DIR.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(daemon.log, OUT_DIR / f"daemon-{args.voices}.log")
     return {"records": records, "model": model_name, "status": status, "stream_s": round(stream_s, 1),
-            "reconnects": reconnects, "final_pass_counts": final_pass, "load_avg_end": f"{os.getloadavg()[0]:.1f}",
+            "reconnects": reconnects, "final_pass_counts": final_pass, "final_choice_seconds": choice_s,
+            "load_avg_end": f"{os.getloadavg()[0]:.1f}",
             "daemon_exit": code, "daemon_memory": rss,
             "daemon_log_tail": log_tail if code not in (0, -15) else ""}
 
@@ -385,6 +387,23 @@ def _final_pass_counts(daemon) -> dict[str, float]:
             label = line.split("{", 1)[1].split("}", 1)[0]
             out[label.split("=", 1)[-1].strip('"')] = float(line.rsplit(" ", 1)[1])
     return out
+
+
+def _histogram_quantiles(daemon, name: str, qs=(0.5, 0.95)) -> dict:
+    """Count and quantile upper bounds (the bucket each quantile falls in, seconds) of a /metrics histogram."""
+    try:
+        text = daemon.metrics()
+    except OSError:
+        return {}
+    buckets = []
+    for line in text.splitlines():
+        if line.startswith(name + "_bucket{"):
+            le = line.split('le="', 1)[1].split('"', 1)[0]
+            buckets.append((float("inf") if le == "+Inf" else float(le), float(line.rsplit(" ", 1)[1])))
+    if not buckets or buckets[-1][1] == 0:
+        return {"count": 0}
+    total = buckets[-1][1]
+    return {"count": int(total), **{f"p{round(q * 100)}_le_s": next(b for b, c in buckets if c >= q * total) for q in qs}}
 
 
 def _record(it: Item, got: dict, speech_s: float, typed: dict | None) -> dict:
@@ -440,7 +459,7 @@ def report(result: dict, path: Path | None = None) -> str:
         "kitchen noise of ../shared/data/noise, SNR over the speech, seeded offset; 0.5 s of quiet (with the noise "
         "going on) before and after the speech.", "",
         "Hit: the named song first in the recommendations (the artist for artist-only requests; for \"like X\" "
-        "the name X in the intent's slots), names compared normalized and fuzzily (ratio >= 90, spaces ignored). "
+        "the name X in the intent's slots, as heard or as the catalog name the parser is sure it means), names compared normalized and fuzzily (ratio >= 90, spaces ignored). "
         "Misses by their first cause: no accepted final, intent `none`, no recommendations, the name's words not "
         "in the final, or another item although the name was heard.", "",
         markdown_tables(s, voices, snrs, list(KINDS)),

@@ -55,6 +55,17 @@ def name_heard(name: str, transcript: str) -> bool:
     return bool(n) and n in norm(transcript).replace(" ", "")
 
 
+def matched_names(matches: dict | None) -> list[str]:
+    """The catalog names the parser is sure the name slots mean (the intent event's `matches`, protocol v1 since
+    slots hold names as heard): a "like X" request whose X was heard a little wrong but matched surely counts."""
+    out: list[str] = []
+    for key in SLOT_NAMES:
+        m = (matches or {}).get(key)
+        if isinstance(m, dict) and m.get("confident") and isinstance(m.get("name"), str):
+            out.append(m["name"])
+    return out
+
+
 def slot_values(slots: dict | None) -> list[str]:
     """Every string value of the name slots (a value may be a string or a list of strings)."""
     out: list[str] = []
@@ -83,7 +94,8 @@ def score(command: dict, transcript: str | None, intent: dict | None, items: lis
         names.append(command["expected_artist"])
     heard = transcript is not None and all(name_heard(n, transcript) for n in names)
     if kind == "like":
-        hit = intent is not None and any(same_name(v, command["name"]) for v in slot_values(intent.get("slots")))
+        hit = intent is not None and any(same_name(v, command["name"]) for v in
+                                         slot_values(intent.get("slots")) + matched_names(intent.get("matches")))
     else:
         first = items[0] if items else None
         hit = first is not None and _first_is_expected(command, first)

@@ -115,6 +115,13 @@ def test_score_hits_and_miss_kinds():
     like = _cmd("like", "Umbrella", title="Umbrella")
     assert ss.score(like, "play something like umbrella", {"name": "similar", "slots": {"track": "Umbrella"}}, []).hit
     assert ss.score(like, "play something like umbrella", {"name": "similar", "slots": {"track": ["Umbrella"]}}, None).hit
+    # heard a little wrong, but the parser is sure which catalog name it is (the intent's `matches`); unsure: no
+    sure = {"track": {"id": "s1", "name": "Umbrella", "score": 0.9, "confident": True, "songs": 1}}
+    assert ss.score(like, "play something like umbrela", {"name": "similar", "slots": {"track": "umbrela x"},
+                                                          "matches": sure}, None).hit
+    unsure = {"track": {**sure["track"], "confident": False}}
+    assert not ss.score(like, "play something like umbrela", {"name": "similar", "slots": {"track": "umbrela x"},
+                                                              "matches": unsure}, None).hit
     assert ss.score(like, "play something like a brella", {"name": "similar", "slots": {"track": "a brella"}},
                     None).miss == "name misheard"
 
