@@ -518,11 +518,24 @@ def report(result: dict, path: Path | None = None) -> str:
     return "\n".join(lines) + "\n"
 
 
+def rescore_records(result: dict) -> dict:
+    """Score a saved run's records again with today's rule (bench/spoken_score.py) from what the daemon sent:
+    runs saved before a change of the rule stay comparable."""
+    from spoken_score import score
+
+    for r in result["records"]:
+        command = {k: r.get(k) for k in ("id", "text", "kind", "name", "expected_title", "expected_artist",
+                                         "catalog_title", "catalog_artist")}
+        o = score(command, r.get("transcript"), r.get("intent"), r.get("items"))
+        r["hit"], r["miss"], r["heard"] = o.hit, o.miss, o.heard
+    return result
+
+
 def attach_baseline(result: dict, path: str) -> None:
     """Put an earlier run's per-level figures beside this one's (`--baseline`)."""
     from spoken_score import summarize
 
-    base = json.loads(Path(path).read_text(encoding="utf-8"))
+    base = rescore_records(json.loads(Path(path).read_text(encoding="utf-8")))
     clips = lambda r: {(x["id"], x["voice"], x["snr"]) for x in r["records"]}  # noqa: E731
     before = {(r["id"], r["voice"], r["snr"]): r for r in base["records"]}
     pairs = [(before[k], r) for r in result["records"] if (k := (r["id"], r["voice"], r["snr"])) in before]
@@ -629,7 +642,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if args.from_results:
         try:
-            result = json.loads(Path(args.from_results).read_text(encoding="utf-8"))
+            result = rescore_records(json.loads(Path(args.from_results).read_text(encoding="utf-8")))
             result.setdefault("voices_kind", "train" if "--voices train" in result.get("command_line", "") else "heldout")
             if args.baseline:
                 attach_baseline(result, args.baseline)
