@@ -451,7 +451,12 @@ class WhisperSecondPass:
             return FinalChoice("", "dropped", "no audio" if len(audio) == 0 else "silence")
         if len(audio) > WHISPER_WINDOW_S * SAMPLE_RATE_HZ:
             return FinalChoice("", "ctc", "longer than Whisper's window")
-        return self.transcribe(audio, self.prompt_names(heard), cancel)
+        hyp = self.transcribe(audio, self.prompt_names(heard), cancel)
+        if self.names is not None and self.rescore_options.enabled and not (cancel is not None and cancel.is_set()):
+            from assistant.asr.rescore import prepare
+
+            prepare(self.names, hyp, heard, self.rescore_options)  # while the hangover runs: less after the endpoint
+        return hyp
 
     def decide(self, ctc_final: str, result: WhisperHypothesis | FinalChoice,
                ctc_score: Callable[[str], float] | None = None) -> FinalChoice:
