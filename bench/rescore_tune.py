@@ -152,17 +152,16 @@ def dump(manifest: Path, out: Path, limit: int) -> list[dict]:
 
 def replay(d: dict, opts) -> tuple[str, list]:
     """The final the rescoring with `opts` gives for a dumped clip."""
-    from assistant.asr.rescore import Candidate, ScoredCandidate, apply_swaps
+    from assistant.asr.rescore import Candidate, ScoredCandidate, apply_swaps, for_the_decoder
 
-    cands = [c for c in d["cands"] if c[4] >= opts.min_match]
-    if not opts.enabled or not cands:
+    rows = [c for c in d["cands"] if c[4] >= opts.min_match]
+    if not opts.enabled or not rows:
         return d["text"], []
-    cands.sort(key=lambda c: -c[4])
-    cands = cands[:opts.max_lookups]
-    if len(cands) > opts.max_candidates:
-        cands = sorted(cands, key=lambda c: -(c[6] + 10 * c[4]))[:opts.max_candidates]
-    scored = [ScoredCandidate(Candidate(c[0], c[1], c[2], c[3], c[4]), c[5], c[6],
-                              opts.whisper_weight * c[5] + opts.ctc_weight * c[6]) for c in cands]
+    rows = sorted(rows, key=lambda c: -c[4])[:opts.max_lookups]  # candidates() ranks by match and keeps max_lookups
+    cands = [Candidate(c[0], c[1], c[2], c[3], c[4]) for c in rows]
+    keep = for_the_decoder(cands, [c[6] for c in rows], opts)  # the same choice as score_candidates
+    scored = [ScoredCandidate(cands[i], rows[i][5], rows[i][6],
+                              opts.whisper_weight * rows[i][5] + opts.ctc_weight * rows[i][6]) for i in keep]
     text, names = apply_swaps(d["text"], scored, opts)
     return text, list(names)
 

@@ -314,6 +314,18 @@ def ctc_gains(cands: Sequence[Candidate], words: Sequence[str], ctc_score: Calla
     return out
 
 
+def for_the_decoder(cands: Sequence[Candidate], d_ctc: Sequence[float], options: RescoreOptions,
+                    decoder: bool = True) -> list[int]:
+    """Which candidates (indices, in order) go on: with a decoder, none the first pass rates too low for any
+    plausible decoder gain, and at most `max_candidates`, the first pass's favourites (its gain + 10 x the match)."""
+    keep = list(range(len(cands)))
+    if decoder and options.whisper_weight > 0:
+        keep = [i for i in keep if options.ctc_weight * d_ctc[i] + options.whisper_weight * MAX_WHISPER_GAIN > options.margin]
+    if len(keep) > options.max_candidates:
+        keep = sorted(sorted(keep, key=lambda i: -(d_ctc[i] + 10 * cands[i].match))[:options.max_candidates])
+    return keep
+
+
 def score_candidates(cands: Sequence[Candidate], chosen: str, raw: str | None,
                      whisper: WhisperTextScorer | Callable | None, ctc_score: Callable[[str], float] | None,
                      audio_s: float, options: RescoreOptions) -> list[ScoredCandidate]:
@@ -323,15 +335,10 @@ def score_candidates(cands: Sequence[Candidate], chosen: str, raw: str | None,
     if not cands:
         return []
     d_ctc = ctc_gains(cands, words, ctc_score if options.ctc_weight > 0 else None, audio_s)
-    if whisper is not None and options.whisper_weight > 0:  # hopeless by the first pass: not worth the decoder
-        keep = [i for i in range(len(cands))
-                if options.ctc_weight * d_ctc[i] + options.whisper_weight * MAX_WHISPER_GAIN > options.margin]
-        cands, d_ctc = [cands[i] for i in keep], [d_ctc[i] for i in keep]
-        if not cands:
-            return []
-    if len(cands) > options.max_candidates:
-        keep = sorted(range(len(cands)), key=lambda i: -(d_ctc[i] + 10 * cands[i].match))[:options.max_candidates]
-        cands, d_ctc = [cands[i] for i in keep], [d_ctc[i] for i in keep]
+    keep = for_the_decoder(cands, d_ctc, options, whisper is not None)
+    cands, d_ctc = [cands[i] for i in keep], [d_ctc[i] for i in keep]
+    if not cands:
+        return []
     d_whisper = [0.0] * len(cands)
     if whisper is not None and options.whisper_weight > 0:
         pairs = [(render(raw, words, c.start, c.end, c.name), render(raw, words, c.start, c.end, None)) for c in cands]
