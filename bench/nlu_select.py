@@ -8,7 +8,9 @@ fold k of SLURP devel, then parses both held-out parts with the default
 catalog, as `bench/nlu_accuracy.py` does: intent accuracy on the music,
 volume and stop intents, `none` on the others, slot F1 (exact) overall and
 per slot type, the top confusions. Snips is left out (its target is met and
-its CV is in nlu_accuracy.py).
+its CV is in nlu_accuracy.py). The held-out splits of SLURP devel and Snips
+PlayMusic (`nlu_accuracy.heldout_split`) are left out entirely: neither
+trained on nor scored here, so no choice made here reads them.
 
 `--variant '{"classifier_c": 2.0, "crf": {"c1": 0.1}}'` overrides
 TrainOptions (several variants are trained on the same folds, so they are
@@ -34,7 +36,7 @@ from collections import defaultdict  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from nlu_accuracy import HWU_SLURP_SLOTS, Tally, folds_of, predicted  # noqa: E402
+from nlu_accuracy import HWU_SLURP_SLOTS, Tally, folds_of, heldout_split, predicted  # noqa: E402
 
 from assistant.nlu import datasets as D  # noqa: E402
 from assistant.nlu.gazetteer import Gazetteer  # noqa: E402
@@ -105,6 +107,7 @@ def main(argv=None) -> int:
     parsers = [json.loads(v) for v in args.parser] or [{}]
     hwu_folds = folds_of(len(corpus.hwu_train), args.folds, seed=11)
     slurp_folds = folds_of(len(corpus.slurp_devel), args.folds)
+    snips_out, slurp_out = heldout_split(corpus)
     tallies = defaultdict(Tally)
     per_slot = defaultdict(lambda: defaultdict(lambda: [0, 0, 0]))
     errors: list = []
@@ -112,10 +115,10 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         root = args.models or Path(tmp)
         for k in range(n):
-            drop_h, drop_s = set(hwu_folds[k]), set(slurp_folds[k])
-            train = [*corpus.snips_play, *corpus.snips_add, *corpus.snips_other,
-                     *[e for i, e in enumerate(corpus.hwu_train) if i not in drop_h],
-                     *[e for i, e in enumerate(corpus.slurp_devel) if i not in drop_s]]
+            drop_h, drop_s = set(hwu_folds[k]), set(slurp_folds[k]) - slurp_out
+            train = [*[e for i, e in enumerate(corpus.snips_play) if i not in snips_out], *corpus.snips_add,
+                     *corpus.snips_other, *[e for i, e in enumerate(corpus.hwu_train) if i not in drop_h],
+                     *[e for i, e in enumerate(corpus.slurp_devel) if i not in drop_s | slurp_out]]
             for v, override in enumerate(variants):
                 t0 = time.monotonic()
                 folder = root / f"f{k}of{args.folds}-{_key(override)}"
