@@ -114,11 +114,16 @@ class AsrConfig:
     final_pass_prompt_min_score: float = 0.9  # ... when a span of the first pass's text matches them this well (0..1)
     second_pass_model: str = "whisper-tiny.en"  # "whisper-tiny.en", "moonshine-base" or "whisper-base" (falls back to whisper-tiny.en)
     final_pass_precision: str = "bf16"  # "fp32", "bf16" (fp32 on a CPU without bf16) or "int8" (dynamic int8 linear layers)
+    final_pass_adapter: str = ""  # fine-tuned low-rank adapter over whisper-tiny.en (relative: the repository root); "" = stock
     final_pass_min_logprob: float = -1.5  # a Whisper text below this average log probability is not used: the CTC final is
     final_pass_drop_logprob: float = -2.0  # below this not even the CTC final: the utterance is dropped (noise, music)
     final_pass_no_speech_prob: float = 0.6  # with a low log probability, above this no-speech probability it is silence
     final_pass_acoustic_margin: float = 0.5  # the CTC final wins when its frames support it this much better (0 = off)
     final_pass_max_words_per_s: float = 6.0  # a Whisper text with more words a second of audio than people say is a loop
+
+    @property
+    def final_pass_adapter_path(self) -> str:
+        return str(resolve_path(self.final_pass_adapter)) if self.final_pass_adapter else ""
 
     def validate(self, s: str) -> None:
         _check(1 <= self.threads <= 64, f"[{s}] threads", "1 to 64", self.threads)

@@ -98,6 +98,7 @@ class SecondPassOptions:
                                # "int8" (dynamic int8 linear layers)
     loop_ngram: int = 3        # cut the text where its last 3 tokens repeat earlier ones (0 = off; see DecodeOptions)
     threads: int = 0           # torch / onnxruntime threads of the second pass (0 = leave as it is)
+    adapter: str = ""          # low-rank adapter file over Whisper tiny.en's weights (assistant.asr.adapter); "" = stock
     rule: ChoiceRule = field(default_factory=ChoiceRule)
 
     def __post_init__(self) -> None:
@@ -115,7 +116,7 @@ class SecondPassOptions:
         return cls(model=asr.second_pass_model, model_dir=asr.whisper_model_dir, beam_size=asr.final_pass_beam_size,
                    max_new_tokens=asr.final_pass_max_tokens, pad_ms=asr.final_pass_pad_ms,
                    prompt_names=asr.final_pass_prompt_names, name_min_score=asr.final_pass_prompt_min_score,
-                   precision=asr.final_pass_precision,
+                   precision=asr.final_pass_precision, adapter=asr.final_pass_adapter_path,
                    rule=ChoiceRule(drop_logprob=asr.final_pass_min_logprob,
                                    fallback_min_logprob=asr.final_pass_drop_logprob,
                                    no_speech_prob=asr.final_pass_no_speech_prob,
@@ -384,6 +385,17 @@ class WhisperSecondPass:
             raise AssistantError(f"{folder}: encoder width {encoder.dims.d_model} != decoder width {decoder.dims.d_model}")
         suppress, suppress_begin = _suppress_ids(folder / "config.json", tokenizer)
         del ct2
+        if options.adapter:
+            from assistant.asr.adapter import read_adapter
+
+            adapter = read_adapter(options.adapter)
+            if adapter.base_model == options.model:
+                adapter.check_base(options.model, encoder, decoder)
+                adapter.merge(encoder, decoder)
+            else:  # (the default adapter is for whisper-tiny.en; another model runs stock)
+                log.warning("second pass adapter %s is for %s: not used with %s", options.adapter, adapter.base_model,
+                            options.model)
+                options = replace(options, adapter="")
         options = replace(options, precision=effective_precision(options.precision))
         encoder, decoder = apply_precision(encoder, decoder, options.precision)
         _return_freed_memory()
@@ -395,7 +407,8 @@ class WhisperSecondPass:
 
     @property
     def model_name(self) -> str:
-        return self.options.model if not self.options.model_dir else f"{self.options.model_dir} ({self.options.model})"
+        name = self.options.model if not self.options.model_dir else f"{self.options.model_dir} ({self.options.model})"
+        return name + (f" + adapter {Path(self.options.adapter).name}" if self.options.adapter else "")
 
     def with_options(self, **changes) -> "WhisperSecondPass":
         """The same weights with other options (benchmarks and tuning; `precision`, `model` and `model_dir` cannot change)."""

@@ -50,7 +50,7 @@ def load_with_fallback(options: SecondPassOptions):
     if sp is not None:
         sp.load_notice = None
         return sp
-    stock = replace(options, model=WHISPER_TINY_EN, model_dir="")
+    stock = replace(options, model=WHISPER_TINY_EN, model_dir="", adapter="")
     if stock == options:
         raise AssistantError(reason)
     notice = f"second pass {options.model} unavailable ({reason}); using stock {WHISPER_TINY_EN}"
@@ -66,7 +66,7 @@ def options_from_config(asr) -> SecondPassOptions:
     """SecondPassOptions of `[asr]`; Moonshine gets `[asr] threads` for onnxruntime (torch's are set by the first pass)."""
     options = SecondPassOptions.from_config(asr)
     if options.model == MOONSHINE_BASE:
-        options = replace(options, model_dir="", threads=asr.threads)  # whisper_model_dir is Whisper's folder
+        options = replace(options, model_dir="", adapter="", threads=asr.threads)  # whisper_model_dir is Whisper's folder
     return options
 
 
