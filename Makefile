@@ -3,7 +3,7 @@ VENV  := .venv
 PY    := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test setup corpus train train-gru bench clean
+.PHONY: run test setup corpus train train-gru train-second-pass bench clean
 
 $(STAMP): pyproject.toml scripts/setup.sh
 	bash scripts/setup.sh
@@ -27,6 +27,14 @@ train: $(STAMP)
 	$(PY) -m assistant train --config configs/train_whisper.toml
 
 # The seed's from-scratch CNN + ResNet + GRU family, in the three phases it was first trained in.
+# The second pass's adapters (models/second_pass_adapter.pt): commands synthesized, then LoRA fine-tuning that resumes
+# from runs/second_pass_ft/last.pt, then the best checkpoint exported.
+train-second-pass: $(STAMP)
+	bash scripts/setup.sh --synth
+	$(PY) -m assistant.training.second_pass_data
+	$(PY) -m assistant.training.second_pass_train --config configs/train_second_pass.toml
+	$(PY) -m assistant.training.second_pass_train --config configs/train_second_pass.toml --export models/second_pass_adapter.pt
+
 train-gru: $(STAMP)
 	$(PY) -m assistant train --config configs/train.toml
 	cp runs/asr/best.pt runs/asr/phase1_epoch2.pt

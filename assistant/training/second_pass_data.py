@@ -235,3 +235,24 @@ def load_16k(path: str) -> np.ndarray:
     from assistant.training.augment import load_audio_16k
 
     return load_audio_16k(path)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Synthesize the command shards (resumes: shards already written are kept)."""
+    import argparse
+
+    repo = Path(__file__).resolve().parents[2]
+    ap = argparse.ArgumentParser(description="Synthesize spoken commands for fine-tuning the second pass.")
+    ap.add_argument("--data", default=str(repo.parent / "shared" / "data"))
+    ap.add_argument("--catalog", default=str(repo / "index" / "default_catalog.csv"), help="names never used")
+    ap.add_argument("--out", default=str(repo / "runs" / "second_pass_ft" / "commands"))
+    ap.add_argument("--commands", type=int, default=6000)
+    ap.add_argument("--seed", type=int, default=20261203)
+    args = ap.parse_args(argv)
+    texts = command_texts(args.data, args.catalog, args.commands, args.seed)
+    synthesize_commands(args.out, texts, args.seed)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
