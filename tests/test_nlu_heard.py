@@ -83,11 +83,34 @@ def test_years_are_numbers_and_the_words_are_kept(service, text, year, heard):
     json.dumps(intent.to_dict())
 
 
-@pytest.mark.parametrize("text", ["play music from year 0", "play music from 1800", "play music from 3000"])
+@pytest.mark.parametrize("text", ["play music from year 0", "play music from 1800", "play music from 3000",
+                                  "play songs from 1800", "play songs from the year 3000", "play 1800 songs"])
 def test_impossible_years_are_no_value_and_no_name(service, text):
     intent, rec = service.handle_text(text, user="t")
     assert "year" not in intent.slots and "artist" not in intent.slots
     assert rec is not None  # still answered: popular songs
+
+
+def test_impossible_years_are_no_slot_of_any_kind(service):
+    intent = service.parse("play songs from 1800")  # the tagger calls it a playlist; it is a year, and no value
+    assert intent.slots == {} and intent.heard.get("year") == "eighteen hundred"
+    assert service.parse("play my 2000 playlist").slots == {"playlist": "two thousand"}  # a playlist's name stays
+
+
+def test_a_one_character_name_is_kept_as_heard_or_nothing(service):
+    for text in ("play songs by q", "play q", "play songs by x"):
+        intent, rec = service.handle_text(text, user="t")
+        values = [v for k, v in intent.slots.items() if k in ("artist", "track", "album")]
+        assert values in ([], ["q"], ["x"]), (text, intent.slots)  # what was heard, never another name
+        assert rec is not None
+
+
+def test_five_thousand_characters_of_names_are_a_clear_answer(service):
+    text = ("play songs by " + "taylor swift and ed sheeran and adele and " * 200)[:5000]
+    intent, rec = service.handle_text(text, user="t")
+    assert intent.intent in ("none", "play")
+    assert all(len(v) <= 200 for v in intent.slots.values() if isinstance(v, str)), intent.slots
+    json.dumps(intent.to_dict())
 
 
 def test_the_ranker_filters_by_the_year_range(service):

@@ -546,7 +546,8 @@ def _with_years(result: IntentResult, catalog_years: tuple[int, int] | None) -> 
         return result
     slots, heard = dict(result.slots), dict(result.heard)
     entities = result.entities
-    for kind in NAME_SLOTS:  # "play music from eighteen hundred": a year out of range, not an artist
+    playlist = () if _PLAYLIST_WORDS & set(result.text.split()) else ("playlist",)  # "my 2000 playlist" is one
+    for kind in (*NAME_SLOTS, *playlist):  # "play music from eighteen hundred": a year out of range, not a name
         if isinstance(slots.get(kind), str) and is_number_phrase(slots[kind]):
             heard.pop(kind, None)
             heard.setdefault("year", slots.pop(kind))

@@ -86,7 +86,8 @@ _RANGE_JOINERS = frozenset({"to", "and", "through", "thru", "till", "until", "ti
 _CENTURYLESS = frozenset({"twenties", "thirties", "forties", "fourties", "fifties", "sixties", "seventies",
                           "eighties", "nineties"})
 _YEAR_MARKS = frozenset({"year", "years", "hundred", "thousand", "zero"})
-_NUMBER_WORDS = frozenset({*_ONES, *_TEENS, *_TENS, "hundred", "thousand", "year", "years", "and", "the"})
+_NUMBER_WORDS = frozenset({*_ONES, *_TEENS, *_TENS, "hundred", "thousand", "year", "years", "and", "the",
+                           "from", "in", "of", "since"})  # "from the year three thousand"
 
 
 def decade_start(word: str, catalog_years: tuple[int, int] | None = None) -> int:
