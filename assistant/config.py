@@ -44,6 +44,8 @@ class AudioConfig:
     block_ms: int = 30
     queue_blocks: int = 200  # bounded queue between the PortAudio callback and the pipeline
     reopen_interval_s: float = 2.0  # retry period when no input device is available
+    echo_cancel: bool = True  # cancel the echo of what the speakers play when a stream carries it (a reference channel)
+    echo_filter_ms: int = 300  # the echo tail the canceller covers: playback delay plus the room's reverberation
 
     def validate(self, s: str) -> None:
         _check(self.input_sample_rate_hz == 0 or 8000 <= self.input_sample_rate_hz <= 192000,
@@ -51,13 +53,16 @@ class AudioConfig:
         _check(self.block_ms in (10, 20, 30), f"[{s}] block_ms", "10, 20 or 30", self.block_ms)
         _check(10 <= self.queue_blocks <= 10000, f"[{s}] queue_blocks", "10 to 10000", self.queue_blocks)
         _check(0.1 <= self.reopen_interval_s <= 600, f"[{s}] reopen_interval_s", "0.1 to 600", self.reopen_interval_s)
+        _check(50 <= self.echo_filter_ms <= 1000, f"[{s}] echo_filter_ms", "50 to 1000", self.echo_filter_ms)
 
 
 @dataclass(frozen=True)
 class VadConfig:
-    """Endpointer (webrtcvad)."""
+    """Endpointer: webrtcvad or Silero VAD classifies the frames."""
 
+    engine: str = "webrtc"  # "webrtc" or "silero" (the silero-vad package's ONNX model; tells voice from music)
     aggressiveness: int = 2
+    silero_threshold: float = 0.7  # Silero's speech probability that makes a frame voiced
     frame_ms: int = 30
     preroll_ms: int = 300
     start_trigger_ms: int = 90
@@ -66,7 +71,9 @@ class VadConfig:
     max_utterance_ms: int = 10000
 
     def validate(self, s: str) -> None:
+        _check(self.engine in ("webrtc", "silero"), f"[{s}] engine", "'webrtc' or 'silero'", self.engine)
         _check(0 <= self.aggressiveness <= 3, f"[{s}] aggressiveness", "an integer from 0 to 3", self.aggressiveness)
+        _check(0.05 <= self.silero_threshold <= 0.95, f"[{s}] silero_threshold", "0.05 to 0.95", self.silero_threshold)
         _check(self.frame_ms in (10, 20, 30), f"[{s}] frame_ms", "10, 20 or 30", self.frame_ms)
         _check(300 <= self.preroll_ms <= 2000, f"[{s}] preroll_ms", "300 to 2000", self.preroll_ms)
         _check(self.frame_ms <= self.start_trigger_ms <= 1000, f"[{s}] start_trigger_ms", "frame_ms to 1000", self.start_trigger_ms)

@@ -41,6 +41,7 @@ from assistant.asr.features import SAMPLE_RATE_HZ
 from assistant.audio.blocks import InputState
 from assistant.audio.capture import Microphone
 from assistant.audio.file_source import FileSource
+from assistant.audio.echo import EchoCanceller, EchoOptions
 from assistant.audio.remote import RemoteSource
 from assistant.config import Config, resolve_path
 from assistant.errors import AssistantError
@@ -260,7 +261,12 @@ class Daemon:
         return p.Status(player=self.player.state() if self.player else {"backend": self.config.player.backend},
                         listening=self.input_state.state == "open", mode=self.config.listen.mode, ready=self.state() == "ready",
                         input=self.input_state.to_dict(), remote_sources=len(self.remote),
-                        asr={**self.asr_state, **self.final_pass_state}, recommender=dict(self.music_state), clients=len(self.hub.clients))
+                        asr={**self.asr_state, **self.final_pass_state}, recommender=dict(self.music_state), clients=len(self.hub.clients),
+                        echo_cancel=self._echo_status())
+
+    def _echo_status(self) -> dict:
+        sources = {sid: st for sid, (src, _) in self.remote.items() if (st := src.echo_status()) is not None}
+        return {"enabled": self.config.audio.echo_cancel, "sources": sources}
 
     def publish_status(self) -> None:
         event = self.status()
@@ -321,8 +327,11 @@ class Daemon:
         for gone in [s for s in self._remote_counts if s not in self.hub.clients]:  # bounded by the clients connected
             del self._remote_counts[gone]
         n = self._remote_counts[session] = self._remote_counts.get(session, 0) + 1
-        source = RemoteSource(f"remote-{session}-{n}", msg.format, self.config.audio.queue_blocks,
-                              lambda: self.metrics.dropped_frames.inc(1, "remote"))
+        audio = self.config.audio
+        echo = (EchoCanceller(EchoOptions(audio.echo_filter_ms))
+                if audio.echo_cancel and msg.format.echo_reference_channel is not None else None)
+        source = RemoteSource(f"remote-{session}-{n}", msg.format, audio.queue_blocks,
+                              lambda: self.metrics.dropped_frames.inc(1, "remote"), echo=echo, on_echo_state=self.publish_status)
         self.start_source(source, user=msg.user)
         return source
 

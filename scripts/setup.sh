@@ -16,12 +16,14 @@ for arg in "$@"; do
   esac
 done
 
-debs=(libportaudio2 libsndfile1 espeak-ng pulseaudio pulseaudio-utils libasound2-plugins chromium chromium-driver sox mpd mpc)
+debs=(libportaudio2 libsndfile1 libspeexdsp1 espeak-ng pulseaudio pulseaudio-utils libasound2-plugins chromium chromium-driver sox mpd mpc)
 if [ "$want_synth" = 1 ]; then
   debs+=(flite festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts mbrola mbrola-us1 mbrola-us2 mbrola-us3 mbrola-en1 mbrola-de1 mbrola-fr1 fluidsynth fluid-soundfont-gm)
   # corpus v2: accented-English mbrola voices and festival's mbrola voices (us3's festival voice stays out: reserved)
   debs+=(mbrola-de2 mbrola-de3 mbrola-de4 mbrola-de5 mbrola-de6 mbrola-fr4 mbrola-nl2 mbrola-pl1 mbrola-sw1 mbrola-sw2 mbrola-hu1 mbrola-af1 mbrola-ro1 mbrola-gr2 festvox-us1 festvox-us2 festvox-en1)
 fi
+# bench/barge_in.py: real music under CC BY-SA 3.0 (the held-out and the tuning tracks)
+[ "$want_bench" = 1 ] && debs+=(hyperrogue-music singularity-music)
 
 missing=()
 for p in "${debs[@]}"; do

@@ -30,6 +30,27 @@ def utterance(speech_ms: int = 1500, seed: int = 0, f0: float = 120.0) -> np.nda
     return np.concatenate([room(500, seed), speechlike(speech_ms, f0) + room(speech_ms, seed + 1), room(1200, seed + 2)])
 
 
+def music(seconds: float, seed: int = 0, rms: float = 0.1) -> np.ndarray:
+    """Instrumental music made in code: a chord progression of harmonic tones with a melody and a drum on
+    every beat (webrtcvad takes much of it for speech; Silero VAD does not)."""
+    rng = np.random.default_rng(seed)
+    n = int(seconds * RATE)
+    out = np.zeros(n, np.float64)
+    beat_s, roots = 0.5, (220.0, 174.6, 261.6, 196.0)
+    for b in range(int(np.ceil(seconds / beat_s))):
+        s, e = int(b * beat_s * RATE), min(n, int((b + 1) * beat_s * RATE))
+        t = np.arange(e - s) / RATE
+        root = roots[(b // 4) % 4]
+        for ratio in (1.0, 1.26, 1.5, 2.0):
+            f = root * ratio
+            out[s:e] += sum((0.08 / h) * np.exp(-3.0 * t) * np.sin(2 * np.pi * f * h * t) for h in range(1, 6))
+        f = 2 * root * (1.0, 1.12, 1.26, 1.5, 1.68)[rng.integers(5)]
+        out[s:e] += 0.1 * np.exp(-4.0 * t) * np.sin(2 * np.pi * f * t + 2 * np.sin(2 * np.pi * 5 * t))
+        k = min(e - s, RATE // 20)
+        out[s:s + k] += 0.3 * rng.standard_normal(k) * np.exp(-np.arange(k) / 300)
+    return (out * (rms / max(np.sqrt(np.mean(out ** 2)), 1e-9))).astype(np.float32)
+
+
 def pcm16(audio: np.ndarray) -> bytes:
     """float audio -> little-endian 16-bit PCM bytes."""
     return (np.clip(audio, -1, 1) * 32767).astype("<i2").tobytes()

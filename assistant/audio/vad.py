@@ -3,7 +3,7 @@
 Pure logic over samples: no clocks, no threads, positions in stream
 milliseconds. `Endpointer.push(audio)` takes float32 mono 16 kHz blocks of
 any length, cuts them into `frame_ms` frames, classifies each with
-webrtcvad (gated by the frame's level over the learned noise floor, see
+webrtcvad or Silero VAD (`[vad] engine`; webrtcvad gated by the frame's level over the learned noise floor, see
 NoiseFloor), and returns events:
 
     SpeechStarted(audio, speech_start_ms)  enough voiced audio (`start_trigger_ms`);
@@ -38,6 +38,7 @@ WARMUP_MS = 300
 # overhang). A frame only counts as voiced when it is also this much louder
 # than the background, so the hangover is counted from the real end of speech.
 GATE_DB = 9.0
+SILERO_GATE_DB = 0.0  # Silero's frames count as voiced at any level above the noise floor
 FLOOR_WINDOW_MS = 3000  # the noise floor is a low percentile of the frame levels over this long
 FLOOR_PERCENTILE = 10  # tolerates up to ~300 ms of digital silence in the window
 INITIAL_FLOOR_DB = -60.0  # a quiet room; in the first second the floor is no higher, so speech at the very start passes
@@ -83,6 +84,19 @@ def _webrtc_vad(aggressiveness: int):
     return webrtcvad.Vad(aggressiveness)
 
 
+def frame_classifier(cfg: VadConfig) -> tuple[object, float]:
+    """(classifier with `is_speech(pcm16, rate)`, level gate in dB) for `cfg.engine`.
+
+    webrtcvad is gated GATE_DB over the noise floor (its overhang, see above);
+    Silero is not (SILERO_GATE_DB): over music the floor is the music, and the
+    gate would drop speech that is not much louder than it."""
+    if cfg.engine == "silero":
+        from assistant.audio.silero import SileroVad
+
+        return SileroVad(cfg.silero_threshold), SILERO_GATE_DB
+    return _webrtc_vad(cfg.aggressiveness), GATE_DB
+
+
 class NoiseFloor:
     """The background level in dB: a low percentile of the frame levels of the last few seconds.
 
@@ -117,7 +131,11 @@ class Endpointer:
 
     def __init__(self, cfg: VadConfig, vad: object | None = None):
         self.cfg = cfg
-        self.vad = vad if vad is not None else _webrtc_vad(cfg.aggressiveness)
+        if vad is None:
+            vad, gate_db = frame_classifier(cfg)
+        else:
+            gate_db = GATE_DB
+        self.vad = vad
         self.frame_len = SAMPLE_RATE_HZ * cfg.frame_ms // 1000
         self.trigger_frames = max(1, math.ceil(cfg.start_trigger_ms / cfg.frame_ms))
         self.trigger_voiced = max(1, math.ceil(TRIGGER_RATIO * self.trigger_frames))
@@ -126,7 +144,7 @@ class Endpointer:
         self.pause_frames = max(1, min(round(PAUSE_MS / cfg.frame_ms), self.hangover_frames // 2))
         self.max_frames = cfg.max_utterance_ms // cfg.frame_ms
         self.warmup_frames = math.ceil(WARMUP_MS / cfg.frame_ms)
-        self.noise = NoiseFloor(cfg.frame_ms)
+        self.noise = NoiseFloor(cfg.frame_ms, gate_db)
         self._pending = np.zeros(0, dtype=np.float32)
         self._frames_seen = 0              # frames classified so far (stream clock)
         self._history: deque[tuple[np.ndarray, bool]] = deque(maxlen=self.preroll_frames + self.trigger_frames)

@@ -206,6 +206,7 @@ class Status(ServerEvent):
     recommender: dict = field(default_factory=dict)  # {"ready": bool, "error": str|null}
     clients: int = 0
     player: dict = field(default_factory=dict)       # {"backend": "web"} or {"backend": "mpd", "connected", "error", "state", "song", "ducked"}
+    echo_cancel: dict = field(default_factory=dict)  # {"enabled": bool, "sources": {source: {"state", "error"}}} (streams with a reference)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -390,6 +391,9 @@ class AudioFormat:
     encoding: str = "pcm_s16le"      # or "pcm_f32le"
     sample_rate_hz: int = 16000      # 8000 to 48000; resampled to 16 kHz
     channels: int = 1                # 1 or 2 (averaged to mono)
+    # With 2 channels: the channel (0 or 1) that carries what the speakers play (the echo reference);
+    # the other is the microphone, and the daemon cancels the echo of the reference in it ([audio] echo_cancel).
+    echo_reference_channel: int | None = None
 
     @property
     def bytes_per_frame(self) -> int:
@@ -415,6 +419,9 @@ class AudioStart(ClientMessage):
             raise ProtocolError(E_BAD_MESSAGE, f"audio.start: format.sample_rate_hz must be {MIN_AUDIO_RATE_HZ} to {MAX_AUDIO_RATE_HZ}, got {f.sample_rate_hz}", self.id)
         if f.channels not in (1, 2):
             raise ProtocolError(E_BAD_MESSAGE, f"audio.start: format.channels must be 1 or 2, got {f.channels}", self.id)
+        if f.echo_reference_channel is not None and (f.channels != 2 or f.echo_reference_channel not in (0, 1)):
+            raise ProtocolError(E_BAD_MESSAGE, "audio.start: format.echo_reference_channel must be 0 or 1 with channels 2 "
+                                f"(the other channel is the microphone), got {f.echo_reference_channel} with channels {f.channels}", self.id)
 
 
 @dataclass(frozen=True, kw_only=True)
