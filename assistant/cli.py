@@ -26,6 +26,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "nlu": ("assistant.nlu.cli_train", "train the learned intent parser (nlu train)"),
     "recommend": ("assistant.recommend.cli_recommend", "recommend songs for a command text"),
     "index": ("assistant.recommend.cli_index", "build the catalog's semantic index"),
+    "voices": ("assistant.voices.cli", "enrol, list and remove the voices that choose whose profile is used"),
 }
 
 

@@ -310,6 +310,18 @@ class RescoreConfig:
 
 
 @dataclass(frozen=True)
+class VoicesConfig:
+    """Who is speaking: per-person profiles chosen by voice (assistant.voices)."""
+
+    enabled: bool = True      # identify the speaker of each utterance once a voice is enrolled (nothing loads before)
+    threshold: float = 0.80   # cosine with the nearest enrolled voice needed; below it the default profile is used
+    db_path: str = ""         # "" = voices.sqlite3 beside the preference database
+
+    def validate(self, s: str) -> None:
+        _check(0.5 <= self.threshold <= 0.99, f"[{s}] threshold", "0.5 to 0.99", self.threshold)
+
+
+@dataclass(frozen=True)
 class Config:
     audio: AudioConfig = field(default_factory=AudioConfig)
     vad: VadConfig = field(default_factory=VadConfig)
@@ -322,6 +334,7 @@ class Config:
     server: ServerConfig = field(default_factory=ServerConfig)
     wyoming: WyomingConfig = field(default_factory=WyomingConfig)
     player: PlayerConfig = field(default_factory=PlayerConfig)
+    voices: VoicesConfig = field(default_factory=VoicesConfig)
 
 
 def resolve_path(path: str) -> Path:

@@ -51,6 +51,9 @@ extras="test"
 [ "$want_synth" = 1 ] && extras="$extras,synth"
 [ "$want_bench" = 1 ] && extras="$extras,bench"
 .venv/bin/pip install -q -e ".[$extras]"
+# Voice profiles: the speaker encoder's weights ship in resemblyzer's wheel; only that file is read (our own code runs
+# it), so none of its requirements are installed (librosa, numba, the Python 2 `typing` backport, webrtcvad from source).
+.venv/bin/pip install -q --no-deps "resemblyzer==0.1.4"
 if .venv/bin/pip list 2>/dev/null | grep -qiE '^nvidia-|^triton '; then
   echo "setup: a CUDA package was pulled in; refusing to continue" >&2
   exit 1
