@@ -94,6 +94,8 @@ def find_request(tokens: list[str], gazetteer: Gazetteer | None, weak_words: fro
         if _garbled_verb_then_title(tokens, names, weak_words):
             return names
         return _heard_title_by_artist(tokens, names, weak_words)
+    if len({s.kind for s in names}) < len(names):
+        return []  # "play lost wings": two titles side by side are one name the catalog lacks, not a request for both
     return names if _asks_for_music(tokens, names, leftover, weak_words) else []
 
 

@@ -101,6 +101,7 @@ _QUERY_STOP = frozenset(
 # Words at the edges of a request's content that are not part of a name ("play some X", "play X please").
 _CONTENT_EDGE = frozenset({"a", "an", "the", "some", "me", "us", "please", "now", "song", "songs", "music", "track",
                            "by", "for", "again", "right", "thanks", "then", "something", "anything"})
+_ARTICLE_LEADS = "|".join(("play", "some", "by", "hear", "to", "of", "on"))  # words before "a NAME" (_with_article)
 _GREETINGS = frozenset(w for p in L.LEADING_FILLERS for w in p.split())
 _QUESTION_STOP = frozenset({"who", "whom", "whose", "sings", "sang", "sung", "sing", "singing", "what's", "whats",
                             "what", "is", "was", "this", "that", "album", "when", "did", "come", "came", "out", "year",
@@ -163,7 +164,7 @@ class IntentParser:
             note = "empty text" if not raw.strip() else "no words in the text (only symbols, emoji or punctuation)"
             return IntentResult("none", confidence=1.0, text="", note=note)
         result = self.rules.parse(norm) if not self.learned else self._parse_learned(norm, whole_names(raw))
-        return _with_years(_as_heard(result), self.gazetteer.years if self.gazetteer is not None else None)
+        return _with_years(_with_article(_as_heard(result)), self.gazetteer.years if self.gazetteer is not None else None)
 
     def analyze(self, text: str) -> dict:
         """Everything the learned parser saw, for `assistant parse --explain` and debugging."""
@@ -210,6 +211,8 @@ class IntentParser:
             result = self._whole_content(result, tokens, spans)
         if intent == "play" and not result.slots and not result.exclude:
             result = self._unknown_name(result)
+        elif intent == "play" and not result.exclude:
+            result = self._partial_name(result)
         if intent in ("play", "recommend") and not result.exclude:
             lenient = self._near_miss(norm, tokens, spans, result)
             if lenient is not None and (not result.entities or (len(lenient.entities) > len(result.entities)
@@ -227,7 +230,7 @@ class IntentParser:
             return None  # "play the radio" asks for the radio, even if a song is called "Radio"
         # The classifier said "none" and the catalog says a name: an even call.
         result = self._whole_content(IntentResult("play", confidence=RESCUED_CONFIDENCE, text=norm), tokens, spans)
-        return result if result.entities else None
+        return self._partial_name(result) if result.entities else None
 
     def _whole_credit(self, tagged: list[tuple[str, int, int]], tokens: list[str]) -> list[tuple[str, int, int]]:
         """An artist after "by" that the tagger cut at "and"/"of"/"the" ("by iron | and wine", "by lamb | of
@@ -267,6 +270,29 @@ class IntentParser:
             return result  # "let's play battleship": a game; "i need ...": too weak a verb to make a name
         kind = self.options.unresolved_kind
         return replace(result, slots={kind: content}, heard={kind: content})  # the words still search by meaning
+
+    def _partial_name(self, result: IntentResult) -> IntentResult:
+        """"play the verve pipe", "play lost wings": one catalog name covers only part of a short request
+        whose other words are no everyday, mood or genre words; the whole request is a name the catalog
+        lacks, kept as heard, not the part the catalog has (no "by": "TITLE by ARTIST" keeps its parts)."""
+        words = result.content.split()
+        if len(result.entities) != 1 or len(words) < 2 or len(words) > UNRESOLVED_MAX_WORDS or "by" in words \
+                or len(result.slots) != 1:
+            return result
+        entity = result.entities[0]
+        kind = entity.kind
+        part = result.heard.get(kind, "").split()
+        if part[:1] == ["the"] and words[:1] != ["the"]:
+            part = part[1:]  # "the verve" in "play the verve pipe", whose content is "verve pipe"
+        at = next((i for i in range(len(words) - len(part) + 1) if words[i:i + len(part)] == part), None)
+        if not part or at is None:
+            return result
+        rest = words[:at] + words[at + len(part):]
+        if not rest or any(w in self._weak_words or w in _NAME_GLUE or w in _NOT_NAME_WORDS or find_years(w)
+                           or self.gazetteer is not None and self.gazetteer.exact(w, "artist") is not None
+                           for w in rest):
+            return result
+        return self._unknown_name(replace(result, slots={}, heard={}, entities=(), alternatives=()))
 
     def _near_miss(self, norm: str, tokens: list[str], spans: list[_Span],
                    result: IntentResult | None) -> IntentResult | None:
@@ -537,6 +563,30 @@ def _as_heard(result: IntentResult) -> IntentResult:
         return result
     slots = {k: result.heard[k] if k in NAME_SLOTS and k in result.heard else v for k, v in result.slots.items()}
     return replace(result, slots=slots)
+
+
+def _with_article(result: IntentResult) -> IntentResult:
+    """"play a great big world": a name the catalog lacks that ends the request keeps the "a" it was heard
+    with, after a verb, "some" or "by" ("play a paolo gregoletto song": the "a" goes with "song"); the
+    catalog's names are matched without it, and a name it has is left as it is."""
+    unknown = result.unknown_names()
+    if not unknown:
+        return result
+    slots, heard = dict(result.slots), dict(result.heard)
+    renamed: dict[tuple[str, str], str] = {}
+    for kind, value in unknown.items():
+        if heard.get(kind, value) == value and re.search(rf"(?:^|\b(?:{_ARTICLE_LEADS})) a {re.escape(value)}(?: please| now)?$",
+                                                         result.text):
+            slots[kind] = heard[kind] = renamed[(kind, value)] = f"a {value}"
+    if not renamed:
+        return result
+
+    def moved(entities):
+        return tuple(replace(e, heard=renamed[(e.kind, e.heard)]) if (e.kind, e.heard) in renamed else e
+                     for e in entities)
+
+    return replace(result, slots=slots, heard=heard, entities=moved(result.entities),
+                   alternatives=moved(result.alternatives))
 
 
 def _with_years(result: IntentResult, catalog_years: tuple[int, int] | None) -> IntentResult:
