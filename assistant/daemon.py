@@ -53,6 +53,7 @@ from assistant.server.listening import ListenPolicy
 from assistant.server.metrics import DaemonMetrics
 from assistant.server.pipeline import PipelineContext, SourcePipeline
 from assistant.server.security import check_bind
+from assistant.server.voice_commands import VoiceDialog
 from assistant.server.workers import Worker
 from assistant.server.wyoming_asr import WyomingServer, check_wyoming_bind
 from assistant.server.ws import WsServer
@@ -131,6 +132,11 @@ class MusicAdapter:
     def feedback(self, user: str, song_id: str, kind: str) -> None:
         self.service.feedback(user, song_id, self.FEEDBACK_EVENTS[kind])
 
+    def refile(self, from_user: str, to_user: str, feedback: list[dict]) -> int:
+        """An utterance was another person's: its feedback events move to them; how many moved."""
+        return sum(self.service.store.move_latest_event(from_user, to_user, f["song_id"], self.FEEDBACK_EVENTS[f["kind"]])
+                   for f in feedback)
+
     def close(self) -> None:
         self.service.close()
 
@@ -188,6 +194,12 @@ class Daemon:
             final_pass=self.final_pass_worker, final_pass_budget_ms=config.asr.final_pass_budget_ms,
             loading_done=asyncio.Event(), startup_buffer_s=config.server.startup_buffer_s)
         self.commands.loading_done = asyncio.Event()
+        # Voice profiles (issue 18): the store opens while loading; identification runs once a voice is enrolled.
+        self.voices_worker = Worker("voices")
+        self.voice_dialog = VoiceDialog(None, self.voices_worker, self.hub, config.preferences.default_user,
+                                        on_change=self.publish_status)
+        self.commands.voices = self.voice_dialog
+        self.ctx.voices_worker = self.voices_worker
         self.server = WsServer(config.server, self.hub, self, self.metrics, self.health)
         self.wyoming = (WyomingServer(config.wyoming, config.asr, self, config.audio.queue_blocks,
                                       lambda: self.metrics.dropped_frames.inc(1, "wyoming"), self.metrics)
@@ -258,7 +270,7 @@ class Daemon:
         self.publish_status()
 
     def status(self) -> p.Status:
-        return p.Status(player=self.player.state() if self.player else {"backend": self.config.player.backend},
+        return p.Status(voices=self.voice_dialog.state(), player=self.player.state() if self.player else {"backend": self.config.player.backend},
                         listening=self.input_state.state == "open", mode=self.config.listen.mode, ready=self.state() == "ready",
                         input=self.input_state.to_dict(), remote_sources=len(self.remote),
                         asr={**self.asr_state, **self.final_pass_state}, recommender=dict(self.music_state), clients=len(self.hub.clients),
@@ -322,6 +334,22 @@ class Daemon:
             raise
         except AssistantError as exc:  # an unknown song id, say: answered with the feedback's id
             raise p.ProtocolError(p.E_BAD_MESSAGE, str(exc), msg.id) from None
+
+    async def voice(self, msg: p.ClientMessage, session: str) -> None:
+        if isinstance(msg, p.VoiceEnrol):
+            await self.voice_dialog.enrol(msg)
+        elif isinstance(msg, p.VoiceForget):
+            await self.voice_dialog.forget(msg.name.strip(), request=msg.id)
+        else:  # voice.correct: the page says whose utterance it was; the feedback given for it follows
+            if self.commands.music is None:
+                raise p.ProtocolError(p.E_UNAVAILABLE, f"voice.correct: {self.commands.unavailable}", msg.id)
+            try:
+                moved = await self.music_worker.call(self.commands.music.refile, msg.from_user, msg.user, msg.feedback)
+            except AssistantError as exc:
+                raise p.ProtocolError(p.E_STORAGE, f"voice.correct: {exc}", msg.id) from None
+            self.hub.send(session, p.VoiceEvent(action="correct", state="corrected", name=msg.user, utterance=msg.utterance,
+                                                request=msg.id, enrolled=list(self.voice_dialog.state()["enrolled"]),
+                                                message=f"{msg.utterance} is {msg.user}'s now ({moved} feedback moved)"))
 
     def open_remote(self, msg: p.AudioStart, session: str) -> RemoteSource:
         for gone in [s for s in self._remote_counts if s not in self.hub.clients]:  # bounded by the clients connected
@@ -400,8 +428,20 @@ class Daemon:
             self.final_pass_state = {"final_pass": "whisper", "final_pass_error": getattr(second, "load_notice", None),
                                      "final_pass_model": getattr(second, "model_name", None)}
 
+        async def voices() -> None:
+            if not self.config.voices.enabled:
+                return
+            from assistant.voices.service import VoiceService
+
+            try:
+                service = await self.voices_worker.call(VoiceService.from_config, self.config.voices, self.config.preferences)
+            except Exception as exc:  # noqa: BLE001 - without voices every utterance uses the default profile
+                _load_error("voice profiles", exc)
+                return
+            self.voice_dialog.service = self.ctx.voices = service
+
         try:
-            await asyncio.gather(recognizer(), music(), second_pass())
+            await asyncio.gather(recognizer(), music(), second_pass(), voices())
             rec, music_service = self.ctx.recognizer, self.commands.music
             if rec is not None and music_service is not None:
                 phrases = await self.music_worker.call(music_service.bias_phrases)
@@ -499,7 +539,7 @@ class Daemon:
             if closed:
                 log.info("preference store closed")
         # 3. The workers: queued jobs dropped; one still running (a decode) is abandoned.
-        workers = [w for w in (self.asr, self.final_pass_worker, self.music_worker) if w is not None]
+        workers = [w for w in (self.asr, self.final_pass_worker, self.music_worker, self.voices_worker) if w is not None]
         wait_s = max(0.0, min(WORKER_STOP_S, deadline - time.monotonic()))
         done = await asyncio.gather(*(w.stop(wait_s) for w in workers))
         self.abandoned = [w.name for w, ok in zip(workers, done) if not ok]

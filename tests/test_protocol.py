@@ -27,6 +27,7 @@ def test_every_server_event_round_trips():
         p.Recommendations(utterance="u1", intent="play", items=[{"id": "s1", "title": "T", "score": 1.0, "reasons": []}]),
         p.AnswerEvent(utterance="u2", question="artist", text='"Hello" is by Adele.',
                       song={"id": "s1", "title": "Hello", "artist": "Adele", "album": None, "year": 2015, "genres": []}),
+        p.VoiceEvent(action="enrol", state="enrolled", name="Anna", enrolled=["Anna"], warnings=["close to Ben's"]),
         p.ErrorEvent(code=p.E_BAD_JSON, message="no"),
         p.Ack(of="feedback", request="f1"),
         p.Pong(request="p1"),

@@ -196,6 +196,19 @@ class PreferenceStore:
 
         return self._guard(select)
 
+    def move_latest_event(self, from_user: str, to_user: str, song_id: str, kind: str) -> bool:
+        """Re-file `from_user`'s newest (song_id, kind) event to `to_user` (a voice taken for the wrong person);
+        False when there is none."""
+        from_user, to_user = _check_user(from_user), _check_user(to_user)
+
+        def update() -> bool:
+            with self._lock:
+                return self._conn.execute(
+                    "UPDATE events SET user = ? WHERE id = (SELECT max(id) FROM events WHERE user = ? AND song_id = ? "
+                    "AND kind = ?)", (to_user, from_user, song_id, kind)).rowcount > 0
+
+        return self._guard(update)
+
     def last_event_id(self, user: str) -> int:
         """Id of the user's newest event (0 if none): a cheap change marker for caches."""
         user = _check_user(user)

@@ -60,6 +60,7 @@ class Origin:
     source: str | None = None     # audio source; None for a typed query
     request: str | None = None    # the query's id
     t0: float = 0.0               # monotonic time latency is measured from (end of speech / query arrival)
+    audio: object = None          # the utterance's 16 kHz audio (spoken commands): voice enrolment takes it
     reply: Callable[[p.ServerEvent], None] | None = None  # errors go only to the asking client when set
 
 
@@ -72,8 +73,11 @@ class CommandRunner:
         self.unavailable = "the recommender is still loading"
         self.loading_done: asyncio.Event | None = None  # set once the music service's load is over; commands wait for it
         self.now_playing: dict[str, str] = {}  # user -> song id of the latest `played` feedback
+        self.voices = None  # assistant.server.voice_commands.VoiceDialog: voice commands, taken before the parser
 
     async def run(self, text: str, origin: Origin) -> None:
+        if self.voices is not None and await self.voices.intercept(text, origin):
+            return
         if self.music is None and self.loading_done is not None:
             await self.loading_done.wait()  # a command said or typed while the daemon starts is answered once it can be
         if self.music is None:

@@ -65,6 +65,13 @@ class PipelineContext:
     final_pass_budget_ms: int = 150
     loading_done: asyncio.Event | None = None  # set once the recognizer's load is over (loaded or failed); None: no load
     startup_buffer_s: float = 30.0     # per source: speech kept until loading_done; beyond it, a startup_buffer_full error
+    voices: object | None = None       # assistant.voices.service.VoiceService: who spoke (None: the source's user)
+    voices_worker: Worker | None = None
+
+
+# How long the final waits for the speaker's identification (started at the pause, ~20 ms on its own worker);
+# past it the source's user is taken.
+VOICE_WAIT_S = 0.3
 
 
 # Second passes waiting or running before a new one is skipped (a stuck pass must not pile up work).
@@ -127,6 +134,7 @@ class UtteranceTask:
         self.speculated = 0                  # samples the speculative final covers
         self.second: asyncio.Future | None = None  # the second pass's hypothesis for the same audio
         self.second_cancel: threading.Event | None = None
+        self.voice: asyncio.Future | None = None   # who is speaking (assistant.voices.identify.Identification)
         self.last_partial = ""
         self.task = asyncio.create_task(self.run(), name=f"utterance-{utterance}")
 
@@ -201,9 +209,31 @@ class UtteranceTask:
         self.session = None  # finished: a resumption needs a new one
         self._start_second()
 
+    def _start_voice(self) -> None:
+        """Who is speaking, on the voices worker, over all audio heard so far (beside the second pass)."""
+        ctx = self.ctx
+        if ctx.voices is None or ctx.voices_worker is None or not ctx.voices.active or not self.heard:
+            return
+        self.voice = asyncio.ensure_future(ctx.voices_worker.call(ctx.voices.identify, np.concatenate(self.heard)))
+        self.voice.add_done_callback(lambda f: f.cancelled() or f.exception())  # a failure is logged in _speaker
+
+    async def _speaker(self):
+        """The identification started at the pause, or None (none started, failed, or later than VOICE_WAIT_S)."""
+        if self.voice is None:
+            return None
+        try:
+            return await asyncio.wait_for(asyncio.shield(self.voice), VOICE_WAIT_S)
+        except TimeoutError:
+            log.warning("speaker of utterance %s not identified within %.1f s: the source's profile is used",
+                        self.utterance, VOICE_WAIT_S)
+        except Exception:  # noqa: BLE001 - the utterance goes on with the source's profile
+            log.exception("speaker identification of utterance %s failed", self.utterance)
+        return None
+
     def _start_second(self) -> None:
         """The second pass over all audio heard so far, beside the first pass's final decoding."""
         ctx = self.ctx
+        self._start_voice()
         sp = ctx.second_pass
         if sp is None or ctx.final_pass is None or ctx.final_pass.pending >= MAX_PENDING_SECOND_PASSES:
             return  # none configured, or earlier passes still busy: the end reports "busy"
@@ -296,17 +326,22 @@ class UtteranceTask:
     async def _final(self, text: str, audio_samples: int, t_speech_end: float, names: tuple = ()) -> None:
         ctx = self.ctx
         decision = ctx.policy.decide(self.source_id, text, time.monotonic())
+        speaker = await self._speaker()
+        user = speaker.user if speaker is not None and speaker.recognized else self.user
         ctx.hub.publish(p.TranscriptFinal(source=self.source_id, utterance=self.utterance, text=text,
                                           command=decision.command, accepted=decision.accepted,
                                           audio_ms=audio_samples * 1000 // SAMPLE_RATE_HZ,
-                                          names=[n.to_dict() for n in names]))
+                                          names=[n.to_dict() for n in names],
+                                          speaker=None if speaker is None else {
+                                              "user": user, "recognized": speaker.recognized,
+                                              "score": round(speaker.score, 3), "nearest": speaker.best}))
         ctx.metrics.final_latency.observe(time.monotonic() - t_speech_end)
         if not decision.accepted or not decision.command:
             ctx.metrics.utterances.inc(1, "ignored" if not decision.accepted else "wake_phrase")
             return
         ctx.metrics.utterances.inc(1, "command")
-        await ctx.commands.run(decision.command, Origin(utterance=self.utterance, user=self.user,
-                                                        source=self.source_id, t0=t_speech_end))
+        await ctx.commands.run(decision.command, Origin(utterance=self.utterance, user=user, source=self.source_id,
+                                                        t0=t_speech_end, audio=np.concatenate(self.heard) if self.heard else None))
 
 
 class SourcePipeline:

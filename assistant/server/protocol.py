@@ -206,6 +206,7 @@ class Status(ServerEvent):
     recommender: dict = field(default_factory=dict)  # {"ready": bool, "error": str|null}
     clients: int = 0
     player: dict = field(default_factory=dict)       # {"backend": "web"} or {"backend": "mpd", "connected", "error", "state", "song", "ducked"}
+    voices: dict = field(default_factory=dict)       # issue 18: {"enabled", "active", "enrolled": [names], "error": str|null}
     echo_cancel: dict = field(default_factory=dict)  # {"enabled": bool, "sources": {source: {"state", "error"}}} (streams with a reference)
 
 
@@ -257,6 +258,9 @@ class TranscriptFinal(ServerEvent):
     audio_ms: int
     names: list = field(default_factory=list)  # catalog names the audio put in place of what was heard:
                                                # [{"name", "heard", "match", "score"}]
+    # Added for voice profiles (issue 18): who spoke, when voices are enrolled (null otherwise):
+    # {"user": the profile used, "recognized": bool, "score": cosine with the nearest voice, "nearest": its name}
+    speaker: dict | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -302,6 +306,22 @@ class AnswerEvent(ServerEvent):
     source: str | None = None
     request: str | None = None
     user: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class VoiceEvent(ServerEvent):
+    """Voice profiles (issue 18): an enrolment, a deletion or a correction, and how it went."""
+
+    type: ClassVar[str] = "voice"
+    action: str             # "enrol", "forget" or "correct"
+    state: str              # "listening" (say more sentences), "enrolled", "refused", "forgotten", "corrected", "failed"
+    name: str = ""          # the person
+    message: str = ""       # one sentence to show: what happened, or why not and what to do
+    warnings: list = field(default_factory=list)   # e.g. a voice very close to another enrolled person's
+    enrolled: list = field(default_factory=list)   # everyone enrolled now
+    utterance: str | None = None
+    source: str | None = None
+    request: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -436,12 +456,73 @@ class Ping(ClientMessage):
     type: ClassVar[str] = "ping"
 
 
+MAX_VOICE_NAME_CHARS = 60
+MAX_VOICE_RECORDINGS = 5
+
+
+def _check_voice_name(msg: ClientMessage, name: str) -> None:
+    if not name.strip() or len(name) > MAX_VOICE_NAME_CHARS:
+        raise ProtocolError(E_BAD_MESSAGE, f"{msg.type}: 'name' must be 1 to {MAX_VOICE_NAME_CHARS} characters", msg.id)
+
+
+@dataclass(frozen=True, kw_only=True)
+class VoiceEnrol(ClientMessage):
+    """Enrol a person's voice (issue 18) from recordings of them alone: base64 of 16 kHz mono pcm_s16le each."""
+
+    type: ClassVar[str] = "voice.enrol"
+    name: str
+    recordings: list[str]
+
+    def validate(self) -> None:
+        super().validate()
+        _check_voice_name(self, self.name)
+        if not 1 <= len(self.recordings) <= MAX_VOICE_RECORDINGS or not all(isinstance(r, str) and r for r in self.recordings):
+            raise ProtocolError(E_BAD_MESSAGE, f"voice.enrol: 'recordings' must be 1 to {MAX_VOICE_RECORDINGS} base64 "
+                                "strings of 16 kHz mono pcm_s16le audio", self.id)
+
+
+@dataclass(frozen=True, kw_only=True)
+class VoiceForget(ClientMessage):
+    """Delete a person's enrolled voice (every embedding of theirs)."""
+
+    type: ClassVar[str] = "voice.forget"
+    name: str
+
+    def validate(self) -> None:
+        super().validate()
+        _check_voice_name(self, self.name)
+
+
+@dataclass(frozen=True, kw_only=True)
+class VoiceCorrect(ClientMessage):
+    """An utterance was someone else's: the feedback given for its songs moves from `from_user` to `user`."""
+
+    type: ClassVar[str] = "voice.correct"
+    utterance: str
+    user: str
+    from_user: str
+    feedback: list = field(default_factory=list)   # what was sent for that utterance's songs: [{"song_id", "kind"}]
+
+    def validate(self) -> None:
+        super().validate()
+        _check_user(self, self.user)
+        _check_user(self, self.from_user)
+        if not 0 < len(self.utterance) <= MAX_ID_CHARS:
+            raise ProtocolError(E_BAD_MESSAGE, f"voice.correct: 'utterance' must be 1 to {MAX_ID_CHARS} characters", self.id)
+        ok = len(self.feedback) <= 100 and all(
+            isinstance(f, dict) and isinstance(f.get("song_id"), str) and 0 < len(f["song_id"]) <= 256
+            and f.get("kind") in FEEDBACK_KINDS for f in self.feedback)
+        if not ok:
+            raise ProtocolError(E_BAD_MESSAGE, "voice.correct: 'feedback' must be up to 100 objects with 'song_id' and "
+                                f"'kind' (one of {', '.join(FEEDBACK_KINDS)})", self.id)
+
+
 SERVER_EVENTS: dict[str, type[ServerEvent]] = {
     c.type: c for c in (Hello, Status, VadStart, VadEnd, TranscriptPartial, TranscriptFinal,
-                        IntentEvent, Recommendations, AnswerEvent, ErrorEvent, Ack, Pong)
+                        IntentEvent, Recommendations, AnswerEvent, VoiceEvent, ErrorEvent, Ack, Pong)
 }
 CLIENT_MESSAGES: dict[str, type[ClientMessage]] = {
-    c.type: c for c in (Query, Feedback, AudioStart, AudioEnd, Ping)
+    c.type: c for c in (Query, Feedback, AudioStart, AudioEnd, Ping, VoiceEnrol, VoiceForget, VoiceCorrect)
 }
 
 

@@ -67,6 +67,9 @@ class Backend(Protocol):
 
     async def media_path(self, song_id: str): ...
 
+    async def voice(self, msg: p.ClientMessage, session: str) -> None:
+        """voice.enrol, voice.forget, voice.correct (issue 18)."""
+
 
 class ClientHandler:
     """One WebSocket connection, from hello to cleanup."""
@@ -171,6 +174,8 @@ class ClientHandler:
                 raise p.ProtocolError(p.E_BAD_STATE, f"audio.start: stream {self.remote.source_id} is already open; send audio.end first", msg.id)
             self.remote = backend.open_remote(msg, self.session)
             self._send(p.Ack(of=msg.type, request=msg.id, source=self.remote.source_id))
+        elif isinstance(msg, (p.VoiceEnrol, p.VoiceForget, p.VoiceCorrect)):
+            await backend.voice(msg, self.session)
         elif isinstance(msg, p.AudioEnd):
             if self.remote is None:
                 raise p.ProtocolError(p.E_BAD_STATE, "audio.end: no audio stream is open", msg.id)

@@ -6,6 +6,7 @@ import { Mic } from "./mic.js";
 import { Player, VOLUME_STEP } from "./player.js";
 import { renderAnswer, renderIntent, renderSongs, songLabel } from "./render.js";
 import { PlayerStats } from "./stats.js";
+import { VoicePanel } from "./voices.js";
 
 const MAX_PROBLEMS = 8;  // the list keeps the latest ones; repeats are counted, not added
 const FEEDBACK_DONE = { like: "Liked", dislike: "Disliked", skip: "Skipped" };
@@ -19,6 +20,7 @@ const state = {
   items: [], feedback: new Map(),  // song id -> {like, dislike, skip}: what was acknowledged
   pending: new Map(),              // feedback message id -> {item, kind}
   unreportedPlay: null,            // a song that started while the daemon was away: reported on reconnect
+  user: null, recsUtterance: null, // whose recommendations are shown (voice profiles): their feedback goes to them
 };
 
 // ------------------------------------------------------------ problems and notices
@@ -110,6 +112,7 @@ const handlers = {
     state.speaking = null;
     player.clearDuck();
     $("server").textContent = `${e.server || "daemon"} · session ${e.session} · mode ${e.config.mode || "?"}`;
+    voices.onHello(e.config);
     if (state.unreportedPlay && player.current === state.unreportedPlay) sendFeedback(state.unreportedPlay, "played");
     state.unreportedPlay = null;
     const snap = e.snapshot;
@@ -123,6 +126,7 @@ const handlers = {
   "status"(e) {
     state.status = e;
     if (e.player && e.player.backend === "mpd") showMpd(e.player);
+    voices.onStatus(e.voices);
     for (const [name, part] of [["speech recognizer", e.asr], ["recommender", e.recommender]]) {
       if (part && part.ready === false && part.error) problem(`${name} unavailable: ${part.error}`);
     }
@@ -151,6 +155,12 @@ const handlers = {
     $("partial").textContent = "–";
     const why = state.config && state.config.mode === "wake_phrase" ? "no wake phrase" : "empty";
     $("final").textContent = e.accepted ? e.text : `${e.text || "(nothing)"} — ignored (${why})`;
+    voices.onFinal(e);
+  },
+
+  "voice"(e) {
+    voices.onVoice(e);
+    notice(e.message);
   },
 
   "intent"(e) {
@@ -208,6 +218,8 @@ const handlers = {
 
 function showSongs(e) {
   state.items = e.items;
+  state.user = e.user || null;
+  state.recsUtterance = e.utterance;
   const playable = e.items.filter((i) => i.media_url).length;
   const said = e.intent === "similar" ? "more like this" : e.intent;
   $("songs-summary").textContent = e.items.length
@@ -253,8 +265,9 @@ function showMpd(p) {
 
 function sendFeedback(item, kind) {
   try {
-    const id = conn.send({ type: "feedback", song_id: item.id, kind });
+    const id = conn.send({ type: "feedback", song_id: item.id, kind, ...(state.user ? { user: state.user } : {}) });
     state.pending.set(id, { item, kind });
+    if (kind !== "played") voices.noteFeedback(state.recsUtterance, item.id, kind);
   } catch (err) {
     if (!(err instanceof NotConnected)) throw err;
     if (kind === "played") state.unreportedPlay = item;  // automatic: sent once the daemon is back
@@ -282,6 +295,8 @@ const mic = new Mic(conn, {
     $("mic-state").textContent = text;
   },
 });
+
+const voices = new VoicePanel(conn, { onProblem: problem, onUserChange: (user) => { state.user = user; } });
 
 $("ask").addEventListener("submit", (e) => {
   e.preventDefault();
@@ -331,6 +346,6 @@ $("clear-errors").addEventListener("click", () => {
   $("query").focus();
 });
 
-window.__player = { conn, player, mic, state };  // for the console and tests
+window.__player = { conn, player, mic, state, voices };  // for the console and tests
 showPlayer();
 conn.start();

@@ -9,14 +9,15 @@ export const WS_PATH = "/ws";
 // type -> {field: kind}; a kind ending in "?" may also be null or missing.
 const FIELDS = {
   "hello": { session: "string", instance: "string", server: "string?", config: "object", snapshot: "object" },
-  "status": { listening: "boolean", mode: "string?", input: "object", asr: "object?", recommender: "object?", remote_sources: "number?" },
+  "status": { listening: "boolean", mode: "string?", input: "object", asr: "object?", recommender: "object?", remote_sources: "number?", voices: "object?" },
   "vad.start": { source: "string", utterance: "string" },
   "vad.end": { source: "string", utterance: "string", reason: "string", accepted: "boolean" },
   "transcript.partial": { source: "string", utterance: "string", text: "string" },
-  "transcript.final": { source: "string", utterance: "string", text: "string", command: "string", accepted: "boolean" },
+  "transcript.final": { source: "string", utterance: "string", text: "string", command: "string", accepted: "boolean", speaker: "object?" },
   "intent": { utterance: "string", name: "string", slots: "object", confidence: "number?", text: "string?", source: "string?", request: "string?", matches: "object?" },
-  "recommendations": { utterance: "string", intent: "string", items: "array", request: "string?" },
+  "recommendations": { utterance: "string", intent: "string", items: "array", request: "string?", user: "string?" },
   "answer": { utterance: "string", question: "string", text: "string", song: "object?", request: "string?" },
+  "voice": { action: "string", state: "string", name: "string?", message: "string?", warnings: "array?", enrolled: "array?" },
   "error": { code: "string", message: "string", request: "string?" },
   "ack": { of: "string", request: "string?", source: "string?" },
   "pong": { request: "string?" },
