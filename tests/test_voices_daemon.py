@@ -103,18 +103,21 @@ def test_an_enrolled_voice_becomes_the_utterances_user_and_a_stranger_the_defaul
     arun(main())
 
 
-def test_spoken_enrolment_takes_three_utterances_and_typed_forget_deletes_it(tmp_path):
+@pytest.mark.parametrize("mode", ["always", "wake_phrase"])
+def test_spoken_enrolment_takes_three_utterances_and_typed_forget_deletes_it(tmp_path, mode):
     sentences = [said(tmp_path, s, OTHER_VOICE) for s in SENTENCES]
-    recognizer = FakeRecognizer(final="remember my voice as ben")
+    recognizer = FakeRecognizer(final="hey music remember my voice as ben")
+    cfg = config(tmp_path)
+    cfg = dataclasses.replace(cfg, listen=dataclasses.replace(cfg.listen, mode=mode))
 
     async def main() -> None:
-        async with running(config(tmp_path), music=RefilingMusic(), recognizer=recognizer) as d, connect(d.url) as ws:
+        async with running(cfg, music=RefilingMusic(), recognizer=recognizer) as d, connect(d.url) as ws:
             await recv(ws, "hello")
             await open_stream(ws)
             await say_remotely(ws, sentences[0])
             event = await recv(ws, "voice")
             assert (event["action"], event["state"], event["name"]) == ("enrol", "listening", "Ben")
-            recognizer.final = "anything at all"            # the next two utterances are enrolment sentences
+            recognizer.final = "anything at all"            # the next two: enrolment sentences (no wake phrase needed)
             await say_remotely(ws, sentences[1])
             assert (await recv(ws, "voice"))["state"] == "listening"
             await say_remotely(ws, sentences[2])

@@ -39,7 +39,7 @@ from assistant.config import VadConfig
 from assistant.server import protocol as p
 from assistant.server.commands import CommandRunner, Origin
 from assistant.server.hub import Hub
-from assistant.server.listening import ListenPolicy
+from assistant.server.listening import Decision, ListenPolicy
 from assistant.server.metrics import DaemonMetrics
 from assistant.server.workers import Worker
 
@@ -326,6 +326,8 @@ class UtteranceTask:
     async def _final(self, text: str, audio_samples: int, t_speech_end: float, names: tuple = ()) -> None:
         ctx = self.ctx
         decision = ctx.policy.decide(self.source_id, text, time.monotonic())
+        if not decision.command and ctx.commands.voices is not None and ctx.commands.voices.expecting(self.source_id):
+            decision = Decision(True, text or "...")  # an enrolment sentence needs no wake phrase, nor words
         speaker = await self._speaker()
         user = speaker.user if speaker is not None and speaker.recognized else self.user
         ctx.hub.publish(p.TranscriptFinal(source=self.source_id, utterance=self.utterance, text=text,

@@ -67,6 +67,11 @@ class VoiceDialog:
             return self.service.error
         return None
 
+    def expecting(self, source: str) -> bool:
+        """Whether `source`'s next utterance is an enrolment sentence (taken whatever it says)."""
+        pending = self.pending.get(source)
+        return pending is not None and time.monotonic() <= pending.deadline
+
     # ------------------------------------------------------------ spoken / typed
     async def intercept(self, text: str, origin) -> bool:
         """True when `text` (with origin.audio for speech) was a voice command or an enrolment sentence."""
