@@ -60,7 +60,7 @@ class AudioConfig:
 class VadConfig:
     """Endpointer: webrtcvad or Silero VAD classifies the frames."""
 
-    engine: str = "webrtc"  # "webrtc" or "silero" (the silero-vad package's ONNX model; tells voice from music)
+    engine: str = "silero"  # "webrtc" or "silero" (the silero-vad package's ONNX model; tells voice from music)
     aggressiveness: int = 2
     silero_threshold: float = 0.7  # Silero's speech probability that makes a frame voiced
     frame_ms: int = 30

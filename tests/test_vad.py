@@ -157,7 +157,7 @@ def test_webrtcvad_finds_two_spoken_commands():
     a, b = _espeak("play something sad by adele"), _espeak("skip this song")
     audio = np.concatenate([silence(800), a, silence(1500), b, silence(1500)])
     audio += 0.002 * np.random.default_rng(0).standard_normal(len(audio)).astype(np.float32)  # a quiet room, never digital zero
-    ep = Endpointer(VadConfig())
+    ep = Endpointer(VadConfig(engine="webrtc"))
     events = run(ep, audio)
     starts = [e for e in events if isinstance(e, SpeechStarted)]
     ends = [e for e in events if isinstance(e, SpeechEnded)]

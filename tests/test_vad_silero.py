@@ -83,3 +83,16 @@ def test_silero_state_is_per_stream_and_the_session_shared():
     assert a.session is b.session
     a.probabilities(music(1.0))
     assert not np.array_equal(a._state, b._state)
+
+
+def test_without_the_silero_package_the_endpointer_falls_back_to_webrtcvad(monkeypatch, caplog):
+    from assistant.audio import silero, vad
+
+    def missing():
+        raise silero.SileroUnavailable("[vad] engine = \"silero\" needs the silero-vad package")
+
+    monkeypatch.setattr(silero, "shared_session", missing)
+    monkeypatch.setattr(vad, "_silero_missing_said", False)
+    ep = Endpointer(VadConfig(engine="silero"))
+    assert type(ep.vad).__module__.startswith("webrtcvad") or type(ep.vad).__name__ == "Vad"
+    assert "silero-vad package" in caplog.text and "webrtcvad instead" in caplog.text

@@ -21,6 +21,7 @@ NoiseFloor), and returns events:
 
 from __future__ import annotations
 
+import logging
 import math
 from collections import deque
 from dataclasses import dataclass
@@ -29,6 +30,8 @@ import numpy as np
 
 from assistant.asr.features import SAMPLE_RATE_HZ  # webrtcvad accepts it (8/16/32/48 kHz)
 from assistant.config import VadConfig
+
+log = logging.getLogger(__name__)
 
 TRIGGER_RATIO = 0.75  # voiced share of the trigger window that opens an utterance
 # webrtcvad calls the first frames of a stream speech while its noise estimate
@@ -91,10 +94,19 @@ def frame_classifier(cfg: VadConfig) -> tuple[object, float]:
     Silero is not (SILERO_GATE_DB): over music the floor is the music, and the
     gate would drop speech that is not much louder than it."""
     if cfg.engine == "silero":
-        from assistant.audio.silero import SileroVad
+        from assistant.audio.silero import SileroUnavailable, SileroVad
 
-        return SileroVad(cfg.silero_threshold), SILERO_GATE_DB
+        try:
+            return SileroVad(cfg.silero_threshold), SILERO_GATE_DB
+        except SileroUnavailable as exc:  # said once; the audio path goes on with webrtcvad
+            global _silero_missing_said
+            if not _silero_missing_said:
+                log.warning("%s; using webrtcvad instead", exc)
+                _silero_missing_said = True
     return _webrtc_vad(cfg.aggressiveness), GATE_DB
+
+
+_silero_missing_said = False
 
 
 class NoiseFloor:
