@@ -64,6 +64,13 @@ def test_examples(parser, text, intent, slots):
     ("please save that song", "like", {"music_item": "song"}),
     # The rule grammar reads "currently playing" as a question; the classifier all but rules that out.
     ("save my opinion on the currently playing song", "like", {"music_item": "song"}),
+    # issue 23: words that say how, not what, are no names of their own
+    ("play my most listened songs", "play", {}),
+    ("play the billboard top ten", "play", {}),
+    ("play random music", "play", {}),
+    ("play only songs by the beatles please", "play", {"artist": "The Beatles"}),
+    ("play just dance", "play", {"track": "Just Dance"}),  # a name that starts with such a word stays one
+    ("play only girl", "play", {"track": "Only Girl (In The World)"}),
 ])
 def test_common_words_are_not_names_and_rules_need_some_support(parser, text, intent, slots):
     result = parser.parse(text)

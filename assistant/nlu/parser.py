@@ -71,7 +71,10 @@ _PLAYLIST_WORDS = frozenset({"playlist", "playlists", "list", "mix", "mixtape"})
 # Words that make a request's content something other than one name ("my play list", "entire library").
 _NOT_NAME_WORDS = frozenset({"playlist", "playlists", "list", "library", "album", "albums", "music", "song", "songs",
                              "track", "tracks", "cover", "covers", "radio", "station", "recent", "recently", "added",
-                             "latest", "newest", "entire", "shuffle", "collection"})
+                             "latest", "newest", "entire", "shuffle", "collection", "most", "top", "billboard",
+                             "listened", "played", "purchased", "favorited", "favorite", "favourite", "random"})
+# Words that are titles too, but beside other words of a request say how, not what ("play only songs by X").
+_NOT_A_NAME_ALONE = frozenset({"only", "random", "best", "live", "again", "more", "all"})
 _NAME_GLUE = frozenset({"the", "and", "of", "a", "n", "in", "on", "to"})  # everyday words inside names
 _GAME_OPENER = re.compile(r"^(?:let's|lets|let us|do you want to|wanna) play\b")
 _CREDIT_JOINERS = frozenset({"and", "of", "the", "n", "with"})  # words inside one artist credit ("iron and wine")
@@ -510,7 +513,7 @@ class IntentParser:
                     continue
                 span = " ".join(tokens[a:stop_at])
                 if stop_at - a == 1 and not negative and (not single or span in L.MOOD_WORDS or span in stop
-                                                         or len(span) < 4):
+                                                         or len(span) < 4 or span in _NOT_A_NAME_ALONE):
                     continue  # "sad", "pop", "hey": words, not names
                 need = self.options.content_entity_min_score if stop_at - a > 1 else SINGLE_WORD_NAME_MIN
                 if negative and stop_at - a == 1:
