@@ -21,8 +21,13 @@ identified user is that person; a miss is another member or the default profile)
 of >= 2 s by speakers of the same half outside the household (stranger taken: identified as any member).
 The threshold: the lowest at which the tune half's stranger-taken rate is <= --max-stranger.
 
+Enrolment checks (--checks): on the report half, how often real recordings of one person are refused,
+and how often silence, tones, synthesized music (harmonic notes and clicks), kitchen noise and two
+LibriSpeech speakers taking turns are; and with the cached embeddings, enrolments of three recordings one
+of which is another speaker's.
+
 Latency: embedding + identification of one utterance at 1 torch thread (the report half's tests, up to
-300), p50/p95. RSS added: the process's RSS after torch is imported and before the embedder is loaded,
+300), p50/p95 of wall time and of the thread's CPU time (what it costs on a machine shared with others). RSS added: the process's RSS after torch is imported and before the embedder is loaded,
 against after loading it and embedding 50 utterances.
 """
 
@@ -255,6 +260,78 @@ def choose_threshold(t: Trials, max_stranger: float) -> float:
     return 1.0
 
 
+def synthetic_music(seconds: float, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    out = np.zeros(int(seconds * SR))
+    beat = int(SR * 60 / rng.integers(80, 160) / 2)
+    for j in range(len(out) // beat):
+        t = np.arange(2 * beat) / SR
+        f = 220 * 2 ** (rng.integers(0, 12) / 12)
+        seg = out[j * beat:j * beat + len(t)]
+        seg += 0.1 * (sum(np.sin(2 * np.pi * f * h * t) / h for h in range(1, 6)) * np.exp(-3 * t))[:len(seg)]
+        if j % 2 == 0:
+            n = min(2000, len(out) - j * beat)
+            out[j * beat:j * beat + n] += 0.2 * (rng.standard_normal(2000) * np.exp(-np.arange(2000) / 300))[:n]
+    return out.astype(np.float32)
+
+
+def check_rates(clips: list[Clip], vectors: dict[str, np.ndarray], root: Path, rng: random.Random) -> dict:
+    from assistant.voices import speech_check
+    from assistant.voices.embedder import VoiceEmbedder
+    from assistant.voices.identify import centroid
+
+    embedder = VoiceEmbedder.load()
+
+    def refused(audio: np.ndarray) -> bool:
+        try:
+            speech_check.check_recording(speech_check.measure(audio, embedder.embed(audio)))
+            return False
+        except speech_check.NotOneSpeaker:
+            return True
+
+    report = [c for c in clips if c.half == "report" and c.speaker and c.corpus in ("speechocean762", "alnum-speech")]
+    genuine = rng.sample(report, min(300, len(report)))
+    t = np.arange(3 * SR) / SR
+    kitchen, _ = sf.read(str(root.parent / "noise" / "kitchen.flac"), dtype="float32")
+    libri = [c for c in clips if c.corpus == "librispeech" and c.half == "report"]
+    by_file: dict[Path, list[Clip]] = {}
+    for c in libri:
+        by_file.setdefault(c.path, []).append(c)
+    files = [cs for cs in by_file.values() if len(cs) >= 2]
+    turns = []
+    for i in range(0, min(60, len(files) - 1), 2):
+        a, b = files[i], files[i + 1]
+        turns.append(np.concatenate([load_audio(a[0]), load_audio(b[0]), load_audio(a[1]), load_audio(b[1])]))
+    out = {
+        "genuine_refused": float(np.mean([refused(load_audio(c)) for c in genuine])), "genuine_n": len(genuine),
+        "silence_refused": float(np.mean([refused(a) for a in (np.zeros(3 * SR, np.float32),
+                                                              (0.001 * np.random.default_rng(0).standard_normal(3 * SR)).astype(np.float32))])),
+        "tones_refused": float(np.mean([refused((0.3 * np.sin(2 * np.pi * f * t)).astype(np.float32))
+                                        for f in (110, 220, 440, 1000, 3000)])),
+        "music_refused": float(np.mean([refused(synthetic_music(4.0, s)) for s in range(10)])),
+        "kitchen_refused": float(np.mean([refused(3 * kitchen[i * 3 * SR:(i + 1) * 3 * SR]) for i in range(10)])),
+        "two_turns_refused": float(np.mean([refused(a) for a in turns])), "two_turns_n": len(turns),
+    }
+    by_spk: dict[str, list[str]] = {}
+    for c in clips:
+        if c.half == "report" and c.enrollable:
+            by_spk.setdefault(c.speaker, []).append(c.key)
+    spk = sorted(s for s, ks in by_spk.items() if len(ks) >= 3)
+    same, mixed = [], []
+    for _ in range(2000):
+        a, b = rng.sample(spk, 2)
+        ka = rng.sample(by_spk[a], 3)
+        for keys, sink in ((ka, same), (ka[:2] + [rng.choice(by_spk[b])], mixed)):
+            try:
+                speech_check.check_together(np.stack([vectors[k] for k in keys]))
+                sink.append(False)
+            except speech_check.NotOneSpeaker:
+                sink.append(True)
+    out["one_person_sets_refused"] = float(np.mean(same))
+    out["mixed_sets_refused"] = float(np.mean(mixed))
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("speech_root", type=Path)
@@ -266,6 +343,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--cache", type=Path, default=None, help="folder to keep embeddings in between runs")
     ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument("--checks", action="store_true", help="also measure the enrolment checks (resemblyzer only)")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     clips = read_clips(args.speech_root)
@@ -282,14 +360,16 @@ def main(argv: list[str] | None = None) -> int:
     for a in audios[:RSS_WARMUP_UTTERANCES]:
         embedder(a)
     rss1 = rss_mb()
-    lat = []
+    lat, cpu = [], []
     for a in audios:
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.thread_time()
         v = embedder(a)
         if args.embedder == "resemblyzer":
             index.identify(v, 0.8, "default")
         lat.append((time.perf_counter() - t0) * 1000)
+        cpu.append((time.thread_time() - c0) * 1000)
     lat.sort()
+    cpu.sort()
     durations = [len(a) / SR for a in audios]
 
     cache = args.cache / f"voice_id_{args.embedder}.npz" if args.cache else None
@@ -330,12 +410,15 @@ def main(argv: list[str] | None = None) -> int:
                    "best_possible_right": float(np.mean(rep.member_right))},
         "report_speechocean_only": {"right": rep_so.right_rate(th), "stranger": rep_so.stranger_rate(th),
                                     "tests": len(rep_so.member_best)},
-        "sweep_report": {f"{x:.2f}": [rep.right_rate(x), rep.stranger_rate(x)] for x in np.arange(0.60, 0.91, 0.025)},
+        "sweep_report": {f"{x:.3f}": [rep.right_rate(x), rep.stranger_rate(x)] for x in np.arange(0.60, 0.91, 0.025)},
         "latency_ms": {"p50": statistics.median(lat), "p95": lat[int(0.95 * (len(lat) - 1))], "n": len(lat),
+                       "cpu_p50": statistics.median(cpu), "cpu_p95": cpu[int(0.95 * (len(cpu) - 1))],
                        "utterance_s_median": statistics.median(durations)},
         "rss_added_mb": rss1 - rss0, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
     }
+    if args.checks:
+        rows["checks"] = check_rates(clips, vectors, args.speech_root, random.Random(args.seed))
     print(json.dumps(rows, indent=1))
     if args.json:
         args.json.write_text(json.dumps(rows, indent=1))
