@@ -440,8 +440,17 @@ class Daemon:
                 return
             self.voice_dialog.service = self.ctx.voices = service
 
+        async def vad() -> None:
+            """Silero's ONNX session (about a second with onnxruntime's import) is made off the event loop, so the
+            first remote stream's endpointer does not hold the loop; without silero-vad the endpointer says so."""
+            if self.config.vad.engine == "silero":
+                from assistant.audio.silero import SileroUnavailable, shared_session
+
+                with contextlib.suppress(SileroUnavailable):
+                    await asyncio.to_thread(shared_session)
+
         try:
-            await asyncio.gather(recognizer(), music(), second_pass(), voices())
+            await asyncio.gather(recognizer(), music(), second_pass(), voices(), vad())
             rec, music_service = self.ctx.recognizer, self.commands.music
             if rec is not None and music_service is not None:
                 phrases = await self.music_worker.call(music_service.bias_phrases)
