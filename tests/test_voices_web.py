@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import base64
 import json
-import queue
 
 import numpy as np
 import pytest
@@ -20,10 +19,11 @@ from test_web_player import (WAIT_S, browser, command_wav, hello, library, probl
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 
-def next_message(scripted, type_: str) -> dict:
+def next_message(scripted, type_: str, kind: str | None = None) -> dict:
+    """The next message of `type_` the page sent (a feedback of `kind`: the player also reports "played")."""
     while True:
         msg = json.loads(scripted.received.get(timeout=WAIT_S))
-        if msg["type"] == type_:
+        if msg["type"] == type_ and (kind is None or msg.get("kind") == kind):
             return msg
 
 
@@ -46,7 +46,7 @@ def test_recognized_speaker_correction_forget_and_add_a_voice(browser, scripted,
                    "items": [scripted_item("s1", "First")]})
     wait_until(browser, lambda d: text(d, "speaker") == "Recognized: Anna", "the recognized speaker is not shown")
     browser.find_element(By.CSS_SELECTOR, '#songs li[data-id="s1"] button[data-action="like"]').click()
-    like = next_message(scripted, "feedback")
+    like = next_message(scripted, "feedback", "like")
     assert (like["song_id"], like["kind"], like["user"]) == ("s1", "like", "Anna")  # feedback goes to Anna's profile
 
     Select(browser.find_element(By.ID, "voice-who")).select_by_value("Ben")
@@ -58,7 +58,7 @@ def test_recognized_speaker_correction_forget_and_add_a_voice(browser, scripted,
                        "message": "u7 is Ben's now (1 feedback moved)", "enrolled": ["Anna", "Ben"]})
     wait_until(browser, lambda d: text(d, "speaker") == "Corrected: Ben", "the correction is not shown")
     browser.find_element(By.CSS_SELECTOR, '#songs li[data-id="s1"] button[data-action="skip"]').click()
-    assert next_message(scripted, "feedback")["user"] == "Ben"  # later feedback follows the correction
+    assert next_message(scripted, "feedback", "skip")["user"] == "Ben"  # later feedback follows the correction
 
     browser.find_element(By.CSS_SELECTOR, '#voice-list button[data-forget="Ben"]').click()
     assert next_message(scripted, "voice.forget")["name"] == "Ben"

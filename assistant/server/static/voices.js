@@ -10,7 +10,7 @@ export const SENTENCES = [
   "Please play something calm for a rainy Sunday afternoon.",
   "My favourite songs are the ones I can sing along to.",
 ];
-export const MAX_RECORDING_S = 30;
+export const MAX_RECORDING_S = 7;  // per recording: three fit in the daemon's default 1 MB message ([server] max_message_bytes)
 const MAX_FEEDBACK = 100;  // per utterance, as voice.correct allows
 
 /** Int16Array -> base64 of its little-endian bytes. */
@@ -228,7 +228,8 @@ export class VoicePanel {
       this.recording = -1;
       button.textContent = "Record again";
       button.setAttribute("aria-pressed", "false");
-      this.$(`voice-take-${i}`).textContent = ` ${(this.recordings[i].length / RATE_HZ).toFixed(1)} s recorded`;
+      const seconds = this.recordings[i].length / RATE_HZ;
+      this.$(`voice-take-${i}`).textContent = ` ${seconds.toFixed(1)} s recorded${seconds >= MAX_RECORDING_S - 0.05 ? ` (the first ${MAX_RECORDING_S} s are kept)` : ""}`;
       this._ready();
       return;
     }
@@ -254,7 +255,8 @@ export class VoicePanel {
     const takes = this.recordings.filter(Boolean).length;
     const enough = this.files.length > 0 || takes === SENTENCES.length;
     this.$("voice-save").disabled = !enough || !this.$("voice-name").value.trim();
-    this.$("voice-progress").textContent = this.files.length ? `${this.files.length} file(s) chosen`
+    this.$("voice-progress").textContent = this.files.length
+      ? `${this.files.length} file(s) chosen${this.files.length > SENTENCES.length ? ` (the first ${SENTENCES.length} are used)` : ""}, ${MAX_RECORDING_S} s of each`
       : `${takes} of ${SENTENCES.length} sentences recorded`;
   }
 
@@ -262,7 +264,7 @@ export class VoicePanel {
     const name = this.$("voice-name").value.trim();
     let takes;
     try {
-      takes = this.files.length ? await Promise.all(this.files.slice(0, 5).map(fileToPcm)) : this.recordings.filter(Boolean);
+      takes = this.files.length ? await Promise.all(this.files.slice(0, SENTENCES.length).map(fileToPcm)) : this.recordings.filter(Boolean);
     } catch (err) {
       this.onProblem(`could not read the audio file: ${err.message}`);
       return;
