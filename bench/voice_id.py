@@ -183,6 +183,20 @@ class AsrStates:
 EMBEDDERS = {"resemblyzer": Resemblyzer, "asr-states": AsrStates}
 
 
+def voiced_seconds(clips: list[Clip], cache: Path | None) -> dict[str, float]:
+    """Per clip: the speech the embedder keeps (long silences cut by webrtcvad), cached beside the embeddings."""
+    from assistant.voices.embedder import cut_long_silences, raise_volume
+
+    path = cache / "voice_id_voiced_s.json" if cache else None
+    out = json.loads(path.read_text()) if path and path.is_file() else {}
+    todo = [c for c in clips if c.key not in out]
+    for c in todo:
+        out[c.key] = len(cut_long_silences(raise_volume(load_audio(c)))) / SR
+    if path and todo:
+        path.write_text(json.dumps(out))
+    return out
+
+
 def rss_mb() -> float:
     with open("/proc/self/status") as f:
         for line in f:
@@ -199,6 +213,7 @@ class Trials:
     member_group: list[str]
     member_corpus: list[str]
     member_size: list[int]
+    member_voiced_s: list[float]   # speech left after the embedder cuts long silences (webrtcvad)
     stranger_best: list[float]
     stranger_corpus: list[str]
 
@@ -216,7 +231,9 @@ class Trials:
 
 
 def simulate(clips: list[Clip], vectors: dict[str, np.ndarray], half: str, households: int, strangers_each: int,
-             rng: random.Random, only_corpus: str | None = None, enrol_longest: bool = True) -> Trials:
+             rng: random.Random, only_corpus: str | None = None, enrol_longest: bool = True,
+             voiced: dict[str, float] | None = None) -> Trials:
+    voiced = voiced or {}
     by_speaker: dict[str, list[Clip]] = {}
     for c in clips:
         if c.half == half and c.enrollable and (only_corpus is None or c.corpus == only_corpus):
@@ -225,7 +242,7 @@ def simulate(clips: list[Clip], vectors: dict[str, np.ndarray], half: str, house
                       if len(cs) > ENROL_UTTERANCES and any(c.duration_s >= MIN_TEST_S for c in cs))
     pool = [c for c in clips if c.half == half and c.duration_s >= MIN_TEST_S
             and (only_corpus is None or c.corpus == only_corpus or not c.enrollable)]
-    t = Trials([], [], [], [], [], [], [])
+    t = Trials([], [], [], [], [], [], [], [])
     for _ in range(households):
         size = rng.randint(2, 6)
         members = rng.sample(speakers, size)
@@ -246,6 +263,7 @@ def simulate(clips: list[Clip], vectors: dict[str, np.ndarray], half: str, house
             t.member_group.append(c.group)
             t.member_corpus.append(c.corpus)
             t.member_size.append(size)
+            t.member_voiced_s.append(voiced.get(c.key, float("nan")))
         outsiders = [c for c in pool if c.speaker not in enrol]
         for c in rng.sample(outsiders, min(strangers_each, len(outsiders))):
             t.stranger_best.append(float(index.scores(vectors[c.key]).max()))
@@ -387,10 +405,11 @@ def main(argv: list[str] | None = None) -> int:
         cache.parent.mkdir(parents=True, exist_ok=True)
         np.savez(cache, **raw)
     vectors = embedder.finish(raw, [c.key for c in clips if c.half == "tune"])
+    voiced = voiced_seconds(clips, args.cache)
 
     tune = simulate(clips, vectors, "tune", args.households, args.strangers, rng)
     th = choose_threshold(tune, args.max_stranger)
-    rep = simulate(clips, vectors, "report", args.households, args.strangers, rng)
+    rep = simulate(clips, vectors, "report", args.households, args.strangers, rng, voiced=voiced)
     rep_so = simulate(clips, vectors, "report", args.households, args.strangers, rng, only_corpus="speechocean762")
 
     def mask(values, want):
@@ -405,6 +424,9 @@ def main(argv: list[str] | None = None) -> int:
                    "right_adult_so": rep.right_rate(th, mask(rep.member_group, "adult") & mask(rep.member_corpus, "speechocean762")),
                    "right_librispeech": rep.right_rate(th, mask(rep.member_corpus, "librispeech")),
                    "right_by_size": {n: rep.right_rate(th, np.array(rep.member_size) == n) for n in range(2, 7)},
+                   "right_voiced_2s": rep.right_rate(th, np.array(rep.member_voiced_s) >= MIN_TEST_S),
+                   "tests_voiced_2s": int((np.array(rep.member_voiced_s) >= MIN_TEST_S).sum()),
+                   "right_child_voiced_2s": rep.right_rate(th, mask(rep.member_group, "child") & (np.array(rep.member_voiced_s) >= MIN_TEST_S)),
                    "stranger_by_corpus": {c: rep.stranger_rate(th, mask(rep.stranger_corpus, c))
                                           for c in sorted(set(rep.stranger_corpus))},
                    "best_possible_right": float(np.mean(rep.member_right))},
