@@ -296,7 +296,6 @@ def synthetic_music(seconds: float, seed: int) -> np.ndarray:
 def check_rates(clips: list[Clip], vectors: dict[str, np.ndarray], root: Path, rng: random.Random) -> dict:
     from assistant.voices import speech_check
     from assistant.voices.embedder import VoiceEmbedder
-    from assistant.voices.identify import centroid
 
     embedder = VoiceEmbedder.load()
 

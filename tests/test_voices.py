@@ -6,9 +6,6 @@ tests skip without it. The daemon test uses espeak-ng voices (scripts/setup.sh i
 
 from __future__ import annotations
 
-import asyncio
-import base64
-import dataclasses
 import json
 import sqlite3
 from pathlib import Path
@@ -17,7 +14,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from assistant.config import PreferencesConfig, VoicesConfig, load_config
+from assistant.config import VoicesConfig, load_config
 from assistant.errors import AssistantError, StorageError
 from assistant.voices.embedder import EMBEDDING_DIM, VoiceEmbedder
 from assistant.voices.enrol import MODEL_ID

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import logging
 import time
 from dataclasses import dataclass, field
 
@@ -26,8 +25,6 @@ from assistant.server.hub import Hub
 from assistant.server.workers import Worker
 from assistant.voices.phrases import match_voice_command
 from assistant.voices.speech_check import NotOneSpeaker
-
-log = logging.getLogger(__name__)
 
 ENROL_RECORDINGS = 3          # spoken enrolment: "remember my voice as Anna" and two more sentences
 ENROL_TIMEOUT_S = 60.0        # the two more sentences must come within this
