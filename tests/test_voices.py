@@ -102,6 +102,16 @@ def test_two_enrolled_speakers_are_told_apart_and_a_stranger_gets_the_default_pr
     assert again.identify(clip(BEN[0], BEN[2])).user == "Ben"
 
 
+def test_a_running_service_sees_voices_another_process_enrolled(tmp_path):
+    daemon_side = service(tmp_path)          # started before any store existed
+    assert daemon_side.identify(clip(ANNA[0], ANNA[2])) is None
+    cli_side = service(tmp_path)
+    cli_side.enrol("Anna", [clip(ANNA[0], c) for c in ANNA[1]])
+    assert daemon_side.identify(clip(ANNA[0], ANNA[2])).user == "Anna"
+    assert cli_side.forget("Anna") == 3
+    assert daemon_side.identify(clip(ANNA[0], ANNA[2])) is None and daemon_side.state().enrolled == ()
+
+
 def test_voice_index_threshold_and_empty_index():
     a, b = np.eye(4, dtype=np.float32)[:2]
     index = VoiceIndex({"A": np.stack([a, a]), "B": b[None]})

@@ -212,8 +212,8 @@ class UtteranceTask:
     def _start_voice(self) -> None:
         """Who is speaking, on the voices worker, over all audio heard so far (beside the second pass)."""
         ctx = self.ctx
-        if ctx.voices is None or ctx.voices_worker is None or not ctx.voices.active or not self.heard:
-            return
+        if ctx.voices is None or ctx.voices_worker is None or not self.heard:
+            return  # (with nobody enrolled, identify only looks for voices another process enrolled)
         self.voice = asyncio.ensure_future(ctx.voices_worker.call(ctx.voices.identify, np.concatenate(self.heard)))
         self.voice.add_done_callback(lambda f: f.cancelled() or f.exception())  # a failure is logged in _speaker
 
@@ -222,7 +222,10 @@ class UtteranceTask:
         if self.voice is None:
             return None
         try:
-            return await asyncio.wait_for(asyncio.shield(self.voice), VOICE_WAIT_S)
+            speaker = await asyncio.wait_for(asyncio.shield(self.voice), VOICE_WAIT_S)
+            if self.ctx.commands.voices is not None:
+                self.ctx.commands.voices.on_change()  # status.voices, when `assistant voices add` changed them
+            return speaker
         except TimeoutError:
             log.warning("speaker of utterance %s not identified within %.1f s: the source's profile is used",
                         self.utterance, VOICE_WAIT_S)

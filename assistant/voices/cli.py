@@ -5,7 +5,7 @@ sentences read aloud is best). Each recording is checked (speech, one voice);
 a refused one is named with the reason and nothing is stored. Only the
 embeddings are kept, never the audio. remove: deletes every embedding of NAME.
 The store is `[voices] db_path` (default: voices.sqlite3 beside the preference
-database); a running daemon picks changes up when it restarts.
+database); a running daemon picks changes up at its next utterance.
 """
 
 from __future__ import annotations

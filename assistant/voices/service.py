@@ -59,6 +59,7 @@ class VoiceService:
         self.store: VoiceStore | None = None
         self._embedder: VoiceEmbedder | None = None
         self.index = VoiceIndex({})
+        self._version: int | None = None   # the store's data_version when the index was read
         if self.path.exists():  # the file is created by the first enrolment
             self._open()
 
@@ -80,6 +81,21 @@ class VoiceService:
     # ---------------------------------------------------------------- state
     def _reindex(self) -> None:
         self.index = VoiceIndex(self.store.voices(MODEL_ID)) if self.store is not None else VoiceIndex({})
+        self._version = self.store.data_version() if self.store is not None else None
+
+    def refresh(self) -> bool:
+        """Pick up what another process changed (`assistant voices add/remove` while the daemon runs): whether
+        the enrolled voices changed. A store that became unreadable keeps the voices already read."""
+        before = self.index.names
+        try:
+            if self.store is None:
+                if self.error is None and self.path.exists():
+                    self._open()
+            elif self.store.data_version() != self._version:
+                self._reindex()
+        except StorageError as exc:
+            log.error("voices: %s", exc)
+        return self.index.names != before
 
     @property
     def active(self) -> bool:
@@ -103,6 +119,7 @@ class VoiceService:
     # ------------------------------------------------------------------ API
     def identify(self, audio: np.ndarray) -> Identification | None:
         """The utterance's speaker; None when identification does not run (disabled, no voice enrolled)."""
+        self.refresh()
         if not self.active:
             return None
         return self.index.identify(self.embedder().embed(audio).vector, self.cfg.threshold, self.default_user)

@@ -163,6 +163,14 @@ class VoiceStore:
 
         return self._guard(select)
 
+    def data_version(self) -> int:
+        """Changes when another connection (`assistant voices add` beside the daemon) commits a change."""
+        def read() -> int:
+            with self._lock:
+                return int(self._conn.execute("PRAGMA data_version").fetchone()[0])
+
+        return self._guard(read)
+
     def close(self) -> None:
         with self._lock:
             self._conn.close()
