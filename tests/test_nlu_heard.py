@@ -46,6 +46,8 @@ def test_an_unknown_name_is_reported_not_swapped(service):
     ("play a paolo gregoletto song", "artist", "paolo gregoletto"),    # the "a" goes with "song"
     ("play the verve pipe", "artist", "verve pipe"),                  # not The Verve, a part of it
     ("play lost wings", "artist", "lost wings"),                      # not the titles "Lost" and "Wings"
+    ("play songs by codes in the clouds", "artist", "codes in the clouds"),  # after "by", to the end
+    ("play songs by nora quill on repeat", "artist", "nora quill"),   # ... but not everyday words
 ])
 def test_a_name_the_catalog_lacks_is_heard_whole(service, text, kind, heard):
     intent, rec = service.handle_text(text, user="t")
@@ -64,6 +66,12 @@ def test_a_name_the_catalog_lacks_is_heard_whole(service, text, kind, heard):
 def test_names_the_catalog_has_stay_matched(service, text, names):
     intent = service.parse(text)
     assert {e.kind: e.name for e in intent.entities} == names, intent
+
+
+def test_an_unknown_credit_stops_at_other_slots(service):
+    intent = service.parse("play songs by nora quill on spotify from the nineties")
+    assert intent.slots["artist"] == "nora quill" and intent.slots["service"] == "spotify", intent.slots
+    assert service.parse("play songs by adele in the car").slots == {"artist": "adele"}
 
 
 def test_a_known_name_has_no_such_remark(service):

@@ -256,7 +256,30 @@ class IntentParser:
                 if alone and alone[0].confident and (not whole or whole[0].score < alone[0].score):
                     continue  # "by adele and ...": the catalog's Adele
             out = [s for s in out if not (s[1] < end and s[2] > a)] + [("artist", a, end)]
-        return sorted(out, key=lambda s: s[1])
+        return self._unknown_credit_to_end(sorted(out, key=lambda s: s[1]), tokens)
+
+    def _unknown_credit_to_end(self, tagged: list[tuple[str, int, int]], tokens: list[str]) -> list[tuple[str, int, int]]:
+        """"play songs by codes in the clouds": an artist after "by" that the catalog does not know, cut
+        short by the tagger, runs to the end of the request when the words after it are untagged, hold a
+        word that is no everyday word and no clause ("by nora quill on repeat" stays "nora quill")."""
+        if self.gazetteer is None:
+            return tagged
+        for kind, a, b in tagged:
+            if kind != "artist" or a == 0 or tokens[a - 1] != "by" or b >= len(tokens):
+                continue
+            end = len(tokens)
+            while end > b and tokens[end - 1] in _CONTENT_EDGE:
+                end -= 1
+            rest = tokens[b:end]
+            if not rest or end - a > UNRESOLVED_MAX_WORDS or any(s[1] < end and s[2] > b for s in tagged) \
+                    or set(rest) & (CLAUSE_WORDS | (_CREDIT_ENDS - {"in", "on", "off"})) \
+                    or all(w in self._weak_words or w in _NAME_GLUE for w in rest):
+                continue
+            if any(h.confident for span in (tokens[a:b], tokens[a:end])
+                   for h in self.gazetteer.match(" ".join(span), "artist", limit=1)):
+                continue  # "by adele ...": the catalog's Adele
+            return sorted([s for s in tagged if s != (kind, a, b)] + [("artist", a, end)], key=lambda s: s[1])
+        return tagged
 
     def _unknown_name(self, result: IntentResult) -> IntentResult:
         """"play abhi the nomad": the tagger found nothing and the catalog knows no such name; the
