@@ -48,6 +48,7 @@ def test_an_unknown_name_is_reported_not_swapped(service):
     ("play lost wings", "artist", "lost wings"),                      # not the titles "Lost" and "Wings"
     ("play songs by codes in the clouds", "artist", "codes in the clouds"),  # after "by", to the end
     ("play songs by nora quill on repeat", "artist", "nora quill"),   # ... but not everyday words
+    ("play blackmore's night", "artist", "blackmore's night"),       # an unknown owner: one name, no split
 ])
 def test_a_name_the_catalog_lacks_is_heard_whole(service, text, kind, heard):
     intent, rec = service.handle_text(text, user="t")
@@ -66,6 +67,15 @@ def test_a_name_the_catalog_lacks_is_heard_whole(service, text, kind, heard):
 def test_names_the_catalog_has_stay_matched(service, text, names):
     intent = service.parse(text)
     assert {e.kind: e.name for e in intent.entities} == names, intent
+
+
+@pytest.mark.parametrize("text, slots", [
+    ("i'd like to hear queen's barcelona", {"artist": "queen's", "track": "barcelona"}),
+    ("play adele's hello", {"artist": "adele's", "track": "hello"}),   # a catalog title, though an everyday word
+    ("play afi's fourth album", {"artist": "afi's", "music_item": "album"}),  # an ordinal is no title
+])
+def test_a_possessive_splits_the_artist_from_the_title(service, text, slots):
+    assert service.parse(text).slots == slots
 
 
 def test_an_unknown_credit_stops_at_other_slots(service):

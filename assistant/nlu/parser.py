@@ -73,6 +73,8 @@ _NOT_NAME_WORDS = frozenset({"playlist", "playlists", "list", "library", "album"
                              "track", "tracks", "cover", "covers", "radio", "station", "recent", "recently", "added",
                              "latest", "newest", "entire", "shuffle", "collection", "most", "top", "billboard",
                              "listened", "played", "purchased", "favorited", "favorite", "favourite", "random"})
+_ORDINALS = frozenset({"first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth", "tenth",
+                       "last", "latest", "newest", "new", "debut", "best", "greatest"})  # "afi's fourth album"
 # Words that are titles too, but beside other words of a request say how, not what ("play only songs by X").
 _NOT_A_NAME_ALONE = frozenset({"only", "random", "best", "live", "again", "more", "all"})
 _NAME_GLUE = frozenset({"the", "and", "of", "a", "n", "in", "on", "to"})  # everyday words inside names
@@ -200,6 +202,7 @@ class IntentParser:
         tagged = album_after_cue(keep_whole(tag_spans(tokens, tags), tokens, list(wholes), self.options.unresolved_kind),
                                  tokens)  # "R.E.M." and "Run-D.M.C." whole, "the record thriller" an album
         tagged = self._whole_credit(tagged, tokens)  # "by iron and wine": one artist, not "iron" and a title "wine"
+        tagged = self._possessive_split(tagged, tokens)  # "queen's barcelona": the artist's title
         spans = [_Span(k, a, b, " ".join(tokens[a:b])) for k, a, b in tagged]
         if intent == "none":
             # "play rock show": "show" is not music, but the catalog has that title.
@@ -257,6 +260,28 @@ class IntentParser:
                     continue  # "by adele and ...": the catalog's Adele
             out = [s for s in out if not (s[1] < end and s[2] > a)] + [("artist", a, end)]
         return self._unknown_credit_to_end(sorted(out, key=lambda s: s[1]), tokens)
+
+    def _possessive_split(self, tagged: list[tuple[str, int, int]], tokens: list[str]) -> list[tuple[str, int, int]]:
+        """An artist span with a possessive inside ("queen's barcelona") is the artist and one of its titles,
+        when the owner is a catalog artist, the span does not follow "by", no other title is tagged and the words after it are a catalog title or not all everyday words
+        ("adele's hello", but "afi's fourth album" is the artist alone)."""
+        if any(k == "track" for k, _, _ in tagged):
+            return tagged
+        for kind, a, b in tagged:
+            at = next((i for i in range(a, b - 1) if tokens[i].endswith("'s")), None)
+            if kind != "artist" or at is None or (a > 0 and tokens[a - 1] == "by"):
+                continue  # "songs by fat freddy's drop": the credit after "by" is one name
+            owner = self.gazetteer.match(without_possessive(" ".join(tokens[a:at + 1])), "artist", limit=1) \
+                if self.gazetteer is not None else []
+            if not owner or not owner[0].confident:
+                continue  # "play blackmore's night": a name the catalog lacks, kept whole
+            rest = tokens[at + 1:b]
+            split = [("artist", a, at + 1)]
+            if not all(w in self._weak_words or w in _NAME_GLUE or w in _ORDINALS for w in rest) \
+                    or self.gazetteer is not None and self.gazetteer.exact(" ".join(rest), "track") is not None:
+                split.append(("track", at + 1, b))
+            return sorted([s for s in tagged if s != (kind, a, b)] + split, key=lambda s: s[1])
+        return tagged
 
     def _unknown_credit_to_end(self, tagged: list[tuple[str, int, int]], tokens: list[str]) -> list[tuple[str, int, int]]:
         """"play songs by codes in the clouds": an artist after "by" that the catalog does not know, cut
