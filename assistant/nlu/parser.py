@@ -297,7 +297,7 @@ class IntentParser:
                 end -= 1
             rest = tokens[b:end]
             if not rest or end - a > UNRESOLVED_MAX_WORDS or any(s[1] < end and s[2] > b for s in tagged) \
-                    or set(rest) & (CLAUSE_WORDS | (_CREDIT_ENDS - {"in", "on", "off"})) \
+                    or set(rest) & (CLAUSE_WORDS | (_CREDIT_ENDS - {"in", "off"}) | {"by"}) \
                     or all(w in self._weak_words or w in _NAME_GLUE for w in rest):
                 continue
             if any(h.confident for span in (tokens[a:b], tokens[a:end])
