@@ -10,8 +10,8 @@ from default_service import default_catalog_service
 
 ABSENT = Path(__file__).parent / "fixtures" / "absent_artists.txt"
 PHRASINGS = ("play songs by {}", "play {}", "put on some {}")
-# Measured on this fixture (the held-out half of bench/nlu_unknown_names.py): 0.943; the issue asks 0.95 (missed).
-REPORTED_MIN = 0.94
+# Measured on this fixture (the held-out half of bench/nlu_unknown_names.py): 0.949; the issue asks 0.95 (missed).
+REPORTED_MIN = 0.945
 
 
 @pytest.fixture(scope="module")
