@@ -47,6 +47,7 @@ PEER = "faster-whisper tiny.en (30 s, beam 5)"
 # name -> (model, precision, options). Variants of one (model, precision) share its weights. Every option that
 # names the engine (beam, padding) is given here, so a change of the defaults does not change an engine.
 GREEDY = {"beam_size": 1, "pad_ms": 1000}
+ADAPTER = str(REPO / "models" / "second_pass_adapter.pt")  # our fine-tuned adapters (assistant/asr/adapter.py)
 ENGINES: dict[str, tuple[str, str, dict]] = {
     "tiny.en int8": ("whisper-tiny.en", "int8", GREEDY),
     "tiny.en fp32": ("whisper-tiny.en", "fp32", GREEDY),
@@ -54,6 +55,8 @@ ENGINES: dict[str, tuple[str, str, dict]] = {
     "tiny.en bf16 beam 2": ("whisper-tiny.en", "bf16", {**GREEDY, "beam_size": 2}),
     "tiny.en bf16 beam 3": ("whisper-tiny.en", "bf16", {**GREEDY, "beam_size": 3}),
     "tiny.en bf16 beam 4": ("whisper-tiny.en", "bf16", {**GREEDY, "beam_size": 4}),
+    "tiny.en bf16 beam 4 adapted": ("whisper-tiny.en", "bf16", {**GREEDY, "beam_size": 4, "adapter": ADAPTER}),
+    "tiny.en bf16 adapted": ("whisper-tiny.en", "bf16", {**GREEDY, "adapter": ADAPTER}),
     "tiny.en bf16 pad 2000": ("whisper-tiny.en", "bf16", {**GREEDY, "pad_ms": 2000}),
     "tiny.en bf16 pad 30000": ("whisper-tiny.en", "bf16", {**GREEDY, "pad_ms": 30000}),
     "base bf16": ("whisper-base", "bf16", GREEDY),
@@ -165,9 +168,11 @@ def load_engines(names, threads: int, phrases=None, rescore=None) -> dict:
         if model == "faster-whisper":
             out[name] = PeerWhisper(threads)
             continue
-        key = (model, precision)
+        changes = dict(changes)
+        adapter = changes.pop("adapter", "")  # weights, not an option of a loaded model
+        key = (model, precision, adapter)
         if key not in loaded:
-            base = load_model(SecondPassOptions(model=model, precision=precision or "fp32", threads=threads))
+            base = load_model(SecondPassOptions(model=model, precision=precision or "fp32", threads=threads, adapter=adapter))
             if phrases is not None:
                 base.set_names(phrases)
             if rescore is not None:
