@@ -402,6 +402,7 @@ async def daemon_part(args) -> dict:
                     finals = [u["final"]["text"] for u in utts.values() if "final" in u and u["final"].get("accepted")]
                     cmds = [u["intent"]["name"] for u in utts.values() if "intent" in u and u["intent"].get("name") != "none"]
                     alone.append({"music": label, "cond": cond, "seconds": args.daemon_music_s, "utterances": len(utts),
+                                  "starts_s": sorted(u["start"]["speech_start_ms"] / 1000 for u in utts.values() if "start" in u),
                                   "accepted_finals": finals, "commands": cmds,
                                   "cpu_share": round((daemon.cpu_s() - c0) / (time.monotonic() - t0), 3)})
                     print(f"  {label} alone, {cond}: {len(utts)} utterances, finals {finals}, commands {cmds}", flush=True)
